@@ -1,0 +1,188 @@
+"""The invocation loop: fetch an event, run the handler, stream its response, report its errors.
+
+Errors (ARCHITECTURE.md section 3): before the first byte they go to ``/error``; after it, to the
+error trailers; a handler that cannot be imported goes to ``/init/error`` and the process exits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .context import Context, install_logging, set_request_id
+from .protocol import error_payload, error_trailers, function_error_type
+from .runtime_api import Invocation, RuntimeApiClient, RuntimeApiError, RuntimeApiGone
+from .writer import ResponseStreamWriter
+
+logger = logging.getLogger("lambda_streaming")
+
+
+class HandlerFunction(Protocol):
+    """``def handler(event: bytes, writer, context)``, plain or ``async``."""
+
+    def __call__(self, event: bytes, writer: ResponseStreamWriter, context: Context) -> Any: ...
+
+
+class StreamingHandler(Protocol):
+    """An object whose ``handle`` has the handler's shape (the Swift runtime's protocol)."""
+
+    def handle(self, event: bytes, writer: ResponseStreamWriter, context: Context) -> Any: ...
+
+
+Handler = HandlerFunction | StreamingHandler
+
+
+class HandlerInitError(Exception):
+    """The handler named by ``_HANDLER`` cannot be loaded; ``error_type`` is Lambda's name for it."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def load_handler(spec: str) -> HandlerFunction:
+    """Resolve ``module.attribute`` (Lambda's ``_HANDLER``) to a callable handler."""
+    module_name, _, attribute = spec.rpartition(".")
+    if not module_name or not attribute:
+        raise HandlerInitError(
+            "Runtime.MalformedHandlerName", f"handler {spec!r} is not of the form module.attribute"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # an import error, a syntax error, or whatever the module raised
+        raise HandlerInitError(
+            "Runtime.ImportModuleError", f"Unable to import module {module_name!r}: {error}"
+        ) from error
+    try:
+        target = getattr(module, attribute)
+    except AttributeError:
+        raise HandlerInitError(
+            "Runtime.HandlerNotFound", f"module {module_name!r} has no attribute {attribute!r}"
+        ) from None
+    return as_handler_function(target, spec)
+
+
+def as_handler_function(target: Any, name: str = "handler") -> HandlerFunction:
+    """Accept a function, an object with ``handle``, or a class whose instances have one."""
+    if inspect.isclass(target) and callable(getattr(target, "handle", None)):
+        target = target()
+    handle = getattr(target, "handle", None)
+    if callable(handle):
+        return handle  # type: ignore[no-any-return]
+    if callable(target):
+        return target  # type: ignore[no-any-return]
+    raise HandlerInitError(
+        "Runtime.HandlerNotFound", f"{name} is neither callable nor an object with handle()"
+    )
+
+
+def serve(handler: str | Handler, runtime_api: str) -> None:
+    """Serve invocations for ever; return when the Runtime API goes away.
+
+    A handler named by a string that cannot be loaded is reported to ``/init/error`` and raises
+    ``HandlerInitError``: the caller exits.
+    """
+    install_logging()
+    client = RuntimeApiClient(runtime_api)
+    try:
+        handle = _load(handler, client)
+    except RuntimeApiGone:
+        return
+    run = _Runner(handle)
+    while True:
+        try:
+            invocation = client.next_invocation()
+        except RuntimeApiGone:
+            client.close()
+            return
+        run(client, invocation)
+
+
+def _load(handler: str | Handler, client: RuntimeApiClient) -> HandlerFunction:
+    try:
+        return load_handler(handler) if isinstance(handler, str) else as_handler_function(handler)
+    except HandlerInitError as error:
+        logger.error("%s: %s", error.error_type, error)
+        client.post_init_error(error.error_type, error_payload(error.error_type, str(error)))
+        raise
+
+
+class _Runner:
+    """Runs one invocation at a time; keeps one event loop for ``async`` handlers."""
+
+    def __init__(self, handle: HandlerFunction) -> None:
+        self._handle = handle
+        self._event_loop: Any = None
+
+    def __call__(self, client: RuntimeApiClient, invocation: Invocation) -> None:
+        request_id = invocation.request_id
+        set_request_id(request_id)
+        trace_id = invocation.headers.get("lambda-runtime-trace-id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        stream = client.stream_response(request_id)
+        writer = ResponseStreamWriter(stream, on_finish=lambda: _close(stream))
+        context = Context.from_invocation(request_id, invocation.headers)
+        try:
+            result = self._handle(invocation.event, writer, context)
+            if inspect.isawaitable(result):
+                self._run_coroutine(result)
+            if not writer.finished:
+                writer.finish()
+        except Exception as error:
+            self._report(client, request_id, writer, stream, error)
+        finally:
+            set_request_id("")
+
+    def _run_coroutine(self, awaitable: Any) -> None:
+        if self._event_loop is None:
+            import asyncio  # only async handlers pay for it
+
+            self._event_loop = asyncio.new_event_loop()
+        self._event_loop.run_until_complete(awaitable)
+
+    def _report(
+        self,
+        client: RuntimeApiClient,
+        request_id: str,
+        writer: ResponseStreamWriter,
+        stream: Any,
+        error: Exception,
+    ) -> None:
+        name = type(error).__name__
+        stack = traceback.format_exception(error)
+        payload = error_payload(name, str(error), traceback.format_tb(error.__traceback__))
+        sys.stderr.write(f"[ERROR]\t{request_id}\t{''.join(stack)}")
+        sys.stderr.flush()
+        if writer.finished:
+            return  # the response is complete: nothing can carry the error any more
+        try:
+            if stream.started:
+                stream.close(error_trailers(function_error_type(name), payload))
+            else:
+                client.post_error(request_id, function_error_type(name), payload)
+        except (OSError, RuntimeApiError) as report_error:
+            stream.abandon()
+            logger.warning("could not report the error to the Runtime API: %s", report_error)
+
+
+def _close(stream: Any) -> None:
+    response = stream.close()
+    if response.status != 202:
+        logger.warning("the Runtime API answered %s to the response", response.status)
+
+
+def main_loop(handler: str, runtime_api: str, exit: Callable[[int], Any] = sys.exit) -> None:
+    """Lambda mode: serve until the Runtime API goes away; exit non-zero after an init error."""
+    try:
+        serve(handler, runtime_api)
+    except HandlerInitError:
+        exit(1)

@@ -1,0 +1,104 @@
+"""``ResponseStreamWriter``: what a handler writes its HTTP response with, chunk by chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from .protocol import CRLF, DEFAULT_PRELUDE, chunk_size_line, encode_prelude
+
+
+class ResponseSink(Protocol):
+    """Where the framed bytes go: the Runtime API in Lambda and in local mode, a list in tests."""
+
+    def send(self, *buffers: bytes | memoryview) -> None: ...
+
+
+class StreamStateError(RuntimeError):
+    """A writer method was called out of order (after finish, or headers after the body)."""
+
+
+class ResponseStreamWriter:
+    """Streams one invocation's response; every non-empty write is on the socket when it returns.
+
+    Call ``write_status_and_headers`` at most once and before the body, then ``write`` as often as
+    you like, then ``finish``. A body written without status and headers gets status 200, and a
+    handler that returns without finishing is finished by the runtime.
+    """
+
+    __slots__ = ("_finished", "_headers_sent", "_on_finish", "_sink")
+
+    def __init__(self, sink: ResponseSink, on_finish: Callable[[], object] | None = None) -> None:
+        self._sink = sink
+        self._on_finish = on_finish
+        self._headers_sent = False
+        self._finished = False
+
+    @property
+    def started(self) -> bool:
+        """True once the first byte (the prelude) has been sent."""
+        return self._headers_sent
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def write_status_and_headers(
+        self,
+        status_code: int,
+        headers: Mapping[str, str] | None = None,
+        *,
+        multi_value_headers: Mapping[str, Iterable[str]] | None = None,
+        cookies: Iterable[str] | None = None,
+    ) -> None:
+        """Send the HTTP status and headers (API Gateway's prelude). Refuses CR, LF and NUL."""
+        self._check_open()
+        if self._headers_sent:
+            raise StreamStateError("status and headers were already sent (or the body started)")
+        prelude = encode_prelude(
+            status_code, headers, multi_value_headers=multi_value_headers, cookies=cookies
+        )
+        self._send_chunk(prelude)
+        self._headers_sent = True
+
+    def write(self, data: bytes | bytearray | memoryview | str) -> None:
+        """Send ``data`` as one chunk now. ``str`` is sent as UTF-8; empty data sends nothing."""
+        if self._finished:
+            raise StreamStateError("the response is finished: nothing more can be written")
+        if isinstance(data, str):
+            data = data.encode()
+        elif isinstance(data, memoryview):
+            data = data.cast("B") if data.format != "B" or data.ndim != 1 else data
+        elif not isinstance(data, bytes | bytearray):
+            raise TypeError(f"write() takes bytes or str, not {type(data).__name__}")
+        if not data:
+            return  # a zero-length chunk would end the body (STREAMING-PROTOCOL.md 1.1, point 6)
+        if not self._headers_sent:
+            self._send_default_prelude()
+        self._send_chunk(data)
+
+    def finish(self) -> None:
+        """End the response. Calling it twice, or after ``write_and_finish``, raises."""
+        self._check_open()
+        if not self._headers_sent:
+            self._send_default_prelude()
+        self._finished = True
+        if self._on_finish is not None:
+            self._on_finish()
+
+    def write_and_finish(self, data: bytes | bytearray | memoryview | str) -> None:
+        """``write(data)`` then ``finish()``."""
+        self.write(data)
+        self.finish()
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise StreamStateError("the response is already finished")
+
+    def _send_default_prelude(self) -> None:
+        # API Gateway answers 500 to a stream without a prelude: give it the 200 a client expects.
+        self._send_chunk(DEFAULT_PRELUDE)
+        self._headers_sent = True
+
+    def _send_chunk(self, data: bytes | bytearray | memoryview) -> None:
+        self._sink.send(chunk_size_line(len(data)), data, CRLF)
