@@ -1,4 +1,4 @@
-"""``python -m lambda_streaming``: run the handler named by ``_HANDLER`` (how the exec wrapper starts us)."""
+"""``python -m lambda_streaming``: run the handler that ``_HANDLER`` names (as in Lambda)."""
 
 from .main import main
 

@@ -1,4 +1,4 @@
-"""Start the function: the Lambda loop when ``AWS_LAMBDA_RUNTIME_API`` is set, local mode otherwise."""
+"""Start the function: the Lambda loop when ``AWS_LAMBDA_RUNTIME_API`` is set, else local mode."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def main(handler: str | None = None, settings: FunctionSettings | None = None) -
         sys.path.insert(0, task_root)  # Lambda resolves the handler from the task root
     handler_spec = os.environ.get("_HANDLER") or handler
     if not handler_spec:
-        sys.exit("no handler: set _HANDLER=module.attribute (for example my_package.handler.handler)")
+        sys.exit(
+            "no handler: set _HANDLER=module.attribute, for example my_package.handler.handler"
+        )
     runtime_api = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if runtime_api:
         main_loop(handler_spec, runtime_api)
@@ -40,7 +42,7 @@ def main(handler: str | None = None, settings: FunctionSettings | None = None) -
 
 
 def run_local(handler_spec: str, settings: FunctionSettings) -> int:
-    """Local mode: one server (Runtime API, /invoke, API Gateway view) and the real loop against it."""
+    """Local mode: one server (Runtime API, /invoke, API Gateway view), the real loop against it."""
     from .local_server import LocalServer  # only local mode needs the HTTP server
 
     for name, value in {

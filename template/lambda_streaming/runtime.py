@@ -39,7 +39,7 @@ Handler = HandlerFunction | StreamingHandler
 
 
 class HandlerInitError(Exception):
-    """The handler named by ``_HANDLER`` cannot be loaded; ``error_type`` is Lambda's name for it."""
+    """The handler named by ``_HANDLER`` cannot be loaded; ``error_type`` names it for Lambda."""
 
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)

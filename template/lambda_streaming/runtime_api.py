@@ -159,7 +159,7 @@ class StreamingResponse:
 
 
 class RuntimeApiClient:
-    """``/next``, ``/error`` and ``/init/error`` on one kept-alive connection; streams on their own."""
+    """``/next``, ``/error``, ``/init/error`` on one kept-alive connection; streams on their own."""
 
     def __init__(self, address: str) -> None:
         self.host = address
@@ -213,7 +213,8 @@ class RuntimeApiClient:
                 response, reusable = read_response(self._connection)
             except (ConnectionError, RuntimeApiGone) as error:
                 self.close()
-                if fresh or attempt == 2:  # a kept-alive connection may have been closed; retry once
+                # A kept-alive connection may have been closed in between: retry once on a new one.
+                if fresh or attempt == 2:
                     raise RuntimeApiGone(f"the Runtime API is gone: {error}") from error
                 continue
             except OSError as error:

@@ -6,12 +6,15 @@ tests pin the bytes on the wire independently of the server that ships with the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import queue
 import socket
 import threading
 from dataclasses import dataclass, field
+
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
 
 
 @dataclass
@@ -30,7 +33,7 @@ class RuntimeApiDouble:
 
     def __init__(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address = "127.0.0.1:%d" % self._listener.getsockname()[1]
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
         self._events: queue.Queue[tuple[str, bytes, dict[str, str]] | None] = queue.Queue()
         self.requests: list[RecordedRequest] = []
         self.finished = threading.Condition()
@@ -46,10 +49,8 @@ class RuntimeApiDouble:
     def close(self) -> None:
         # shutdown() wakes the threads blocked in accept() and recv(); close() alone does not.
         for sock in (self._listener, *self._connections):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
         self._events.put(None)
 
@@ -72,10 +73,8 @@ class RuntimeApiDouble:
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
 
     def _serve(self, connection: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the runtime went away: nothing more to record
             self._serve_requests(connection)
-        except OSError:
-            pass  # the runtime went away: nothing to record
 
     def _serve_requests(self, connection: socket.socket) -> None:
         reader = connection.makefile("rb")
@@ -90,7 +89,7 @@ class RuntimeApiDouble:
                     headers = {
                         "Lambda-Runtime-Aws-Request-Id": request_id,
                         "Lambda-Runtime-Deadline-Ms": "4102444800000",
-                        "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:1:function:f",
+                        "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
                         **{name.replace("_", "-"): value for name, value in extra.items()},
                     }
                     self._answer(connection, 200, event, headers)

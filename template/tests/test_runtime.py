@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from runtime_api_double import RecordedRequest, RuntimeApiDouble
+from runtime_api_double import FUNCTION_ARN, RecordedRequest, RuntimeApiDouble
 
 from lambda_streaming import Context, ResponseStreamWriter
 from lambda_streaming.protocol import PRELUDE_DELIMITER
@@ -75,9 +75,7 @@ def test_response_is_posted_in_streaming_mode_with_chunked_encoding(run):
 
 def test_content_type_announces_the_http_integration_prelude(run):
     request = run(streams_hello).invoke()
-    assert (
-        request.headers["content-type"] == "application/vnd.awslambda.http-integration-response"
-    )
+    assert request.headers["content-type"] == "application/vnd.awslambda.http-integration-response"
 
 
 def test_error_trailers_are_declared_up_front(run):
@@ -198,7 +196,11 @@ class AsyncGreeter:
 
 @pytest.mark.parametrize(
     ("handler", "body"),
-    [(Greeter(), b"hi from handle"), (Greeter, b"hi from handle"), (AsyncGreeter(), b"async handle")],
+    [
+        (Greeter(), b"hi from handle"),
+        (Greeter, b"hi from handle"),
+        (AsyncGreeter(), b"async handle"),
+    ],
 )
 def test_objects_with_handle_are_handlers(run, handler, body):
     assert prelude_and_body(run(handler).invoke())[1] == body
@@ -217,7 +219,7 @@ def test_context_carries_the_invocation_and_the_function(run, monkeypatch):
     run(records).invoke(Lambda_Runtime_Trace_Id="Root=1-abc;Sampled=1")
     context = seen[0]
     assert context.aws_request_id == "request-1"
-    assert context.invoked_function_arn == "arn:aws:lambda:us-east-1:1:function:f"
+    assert context.invoked_function_arn == FUNCTION_ARN
     assert context.deadline_ms == 4102444800000
     assert context.get_remaining_time_in_millis() > 0
     assert (context.function_name, context.memory_limit_in_mb) == ("my-function", 512)
