@@ -45,7 +45,7 @@ _HEX = re.compile(rb"^[0-9A-Fa-f]+$")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-# ---------------------------------------------------------------------------- chunked decoding
+# chunked decoding
 
 
 class ChunkedEncodingError(ValueError):
@@ -187,7 +187,7 @@ def format_response_head(status: int, headers: Iterable[tuple[str, str]]) -> byt
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
 
 
-# ---------------------------------------------------------------------------- the prelude
+# the prelude
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ def parse_prelude(data: bytes) -> HttpPrelude | PreludeInvalid:
     return prelude
 
 
-# ---------------------------------------------------------------------------- the REST proxy event
+# the REST proxy event
 
 
 def build_rest_proxy_event(
@@ -410,7 +410,7 @@ def _stable_id(seed: str, length: int) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:length]
 
 
-# ---------------------------------------------------------------------------- ids and error bodies
+# ids and error bodies
 
 
 def new_trace_id(now: datetime) -> str:

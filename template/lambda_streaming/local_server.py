@@ -1,0 +1,872 @@
+"""`LocalServer`: local mode's one HTTP server, standard library only.
+
+On one port it serves
+- the Lambda Runtime API (`/2018-06-01/...`) for the runtime loop running in the same process,
+  so local mode exercises the very protocol code that runs in Lambda;
+- `POST <invocation_endpoint>` (default `/invoke`): the body is the raw event, the answer is the
+  function's raw stream, as Lambda's InvokeWithResponseStream gives it;
+- the API Gateway view, `ANY /<stage_name><api_path>`: the request becomes a REST proxy event, the
+  prelude becomes the status and headers, the rest of the body streams chunked.
+
+One execution environment: invocations are queued first in, first out, and the runtime takes one
+at a time. Every piece of the function's stream is written to the client as soon as it arrives. The
+protocol work (chunk decoding, prelude parsing, the event) is in `emulation.py`; this module only
+moves bytes between sockets.
+
+A handler that overruns its timeout cannot be killed in-process: its client's stream is cut and what
+the runtime sends later for it is discarded, but the next invocation waits until the runtime comes
+back to `/next`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import select
+import socket
+import socketserver
+import sys
+import threading
+import time
+import uuid
+from collections import OrderedDict, deque
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from .emulation import (
+    ERROR_BODY_TRAILER,
+    ERROR_TYPE_HEADER,
+    FUNCTION_ERROR,
+    INVALID_PRELUDE,
+    LAST_CHUNK,
+    MAX_PAYLOAD_BYTES,
+    MISSING_AUTHENTICATION_TOKEN,
+    REQUEST_TOO_LARGE,
+    RESPONSE_MODE_HEADER,
+    BodyEnd,
+    BodyPiece,
+    CannedResponse,
+    ChunkedDecoder,
+    ChunkedEncodingError,
+    PreludeFound,
+    PreludeInvalid,
+    PreludeSplitter,
+    build_rest_proxy_event,
+    decode_error_trailer,
+    encode_chunk,
+    format_response_head,
+    function_arn,
+    function_error_body,
+    new_trace_id,
+    runtime_api_error,
+    timeout_message,
+)
+
+RUNTIME_API_PREFIX = "/2018-06-01/"
+_NEXT_PATH = "/2018-06-01/runtime/invocation/next"
+_INIT_ERROR_PATH = "/2018-06-01/runtime/init/error"
+_INVOCATION_PATH = re.compile(r"^/2018-06-01/runtime/invocation/([^/]+)/(response|error)$")
+_READ_SIZE = 64 * 1024
+_MAX_ERROR_BODY = 1024 * 1024
+_KEPT_INVOCATIONS = 256  # answered ids remembered, so a late or repeated answer gets a clear 400
+
+logger = logging.getLogger(__name__)
+
+
+class _FallbackStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to stderr only while nobody has configured logging, so no line appears twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr  # looked up each time: tests and tools swap sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
+if not logger.handlers:
+    logger.addHandler(_FallbackStderrHandler())
+if logger.level == logging.NOTSET:
+    logger.setLevel(logging.INFO)  # one line per client request is the point of local mode
+
+
+class LocalServer:
+    """The Runtime API, `POST /invoke` and the API Gateway view on one port."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 7000,
+        *,
+        invocation_endpoint: str = "/invoke",
+        stage_name: str = "prod",
+        api_path: str = "/stream",
+        timeout_seconds: float = 60.0,
+        function_name: str = "function",
+        region: str = "us-east-1",
+    ) -> None:
+        self.invocation_endpoint = invocation_endpoint
+        self.stage_name = stage_name
+        self.api_path = api_path
+        self.timeout_seconds = timeout_seconds
+        self.function_name = function_name
+        self.region = region
+        self._httpd = _HttpServer((host, port), self)
+        self.host: str = self._httpd.server_address[0]
+        self.port: int = self._httpd.server_address[1]
+
+        self._lock = threading.Condition()  # guards everything below
+        self._pending: deque[_Invocation] = deque()
+        self._handed_out: OrderedDict[str, _Invocation] = OrderedDict()
+        self._init_error: bytes | None = None
+        self._closing = False
+        self._serving = False
+
+    @property
+    def runtime_api(self) -> str:
+        """`host:port`, the value for AWS_LAMBDA_RUNTIME_API."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def serve_forever(self) -> None:
+        """Serve until `shutdown()` or Ctrl-C (KeyboardInterrupt propagates after closing)."""
+        with self._lock:
+            if self._closing:
+                return
+            self._serving = True
+        try:
+            self._httpd.serve_forever(poll_interval=0.1)
+        finally:
+            with self._lock:
+                self._serving = False
+            self._close_everything()
+
+    def start(self) -> threading.Thread:
+        """Serve in a daemon thread and return it."""
+        thread = threading.Thread(target=self.serve_forever, name="local-server", daemon=True)
+        thread.start()
+        return thread
+
+    def shutdown(self) -> None:
+        """Stop promptly and close every socket, including `/next` calls still waiting."""
+        with self._lock:
+            was_serving = self._serving
+            self._closing = True
+            self._lock.notify_all()
+        if was_serving and threading.current_thread() is not self._httpd.serving_thread:
+            self._httpd.shutdown()
+        self._close_everything()
+
+    # invocation queue
+
+    def _submit(self, event: bytes, sink: _Sink, client: _ClientStream) -> _Invocation:
+        invocation = _Invocation(str(uuid.uuid4()), event, sink, client)
+        with self._lock:
+            if self._closing:
+                invocation.finish_with_error(
+                    function_error_body("Runtime.Unavailable", "the local server is shutting down")
+                )
+            elif self._init_error is not None:
+                # The runtime reported /init/error and has not come back: answer as Lambda does.
+                invocation.finish_with_error(self._init_error)
+            else:
+                self._pending.append(invocation)
+                self._lock.notify_all()
+        return invocation
+
+    def _wait(self, invocation: _Invocation) -> None:
+        """Block the client's thread until its invocation is over; drop it if the client leaves."""
+        while not invocation.finished.wait(0.1):
+            with self._lock:
+                queued = invocation in self._pending
+                if queued and _peer_closed(invocation.client.connection):
+                    self._pending.remove(invocation)
+                    invocation.client.gone = True
+                    invocation.finished.set()
+                    logger.info("%s client disconnected before the function ran", invocation.id)
+
+    def _next(self) -> _Invocation | None:
+        """Hand the oldest queued invocation to the runtime; None when the server is closing."""
+        with self._lock:
+            self._init_error = None  # a runtime asking for work has (re)started
+            while not self._pending and not self._closing:
+                self._lock.wait()
+            if self._closing:
+                return None
+            invocation = self._pending.popleft()
+            self._handed_out[invocation.id] = invocation
+            while len(self._handed_out) > _KEPT_INVOCATIONS:
+                self._handed_out.popitem(last=False)
+        invocation.deadline = time.time() + self.timeout_seconds
+        invocation.timer = threading.Timer(self.timeout_seconds, self._time_out, (invocation,))
+        invocation.timer.daemon = True
+        invocation.timer.start()
+        return invocation
+
+    def _give_back(self, invocation: _Invocation) -> None:
+        """The runtime never received the invocation: queue it again, first in line."""
+        if invocation.timer is not None:
+            invocation.timer.cancel()
+        with self._lock:
+            self._handed_out.pop(invocation.id, None)
+            if not invocation.finished.is_set():
+                self._pending.appendleft(invocation)
+                self._lock.notify_all()
+
+    def _claim(self, request_id: str, what: str) -> tuple[_Invocation | None, str]:
+        """Take the right to answer `request_id` once; an error message if it cannot be taken."""
+        with self._lock:
+            invocation = self._handed_out.get(request_id)
+            if invocation is None:
+                return None, f"unknown request id {request_id!r}"
+            if invocation.answer_started:
+                if what == "error" and invocation.answer_kind == "response":
+                    return (
+                        None,
+                        f"the response for {request_id} has started: report errors in trailers",
+                    )
+                return None, f"request id {request_id} has already been answered"
+            invocation.answer_started = True
+            invocation.answer_kind = what
+            return invocation, ""
+
+    def _time_out(self, invocation: _Invocation) -> None:
+        if invocation.finished.is_set():
+            return
+        logger.warning(timeout_message(invocation.id, self.timeout_seconds))
+        invocation.timed_out = True
+        if invocation.sink.committed:
+            invocation.client.cut()  # also unblocks a relay stuck writing to a slow client
+        seconds = f"{self.timeout_seconds:.2f}"
+        body = function_error_body(
+            "Sandbox.Timedout",
+            f"RequestId: {invocation.id} Error: Task timed out after {seconds} seconds",
+        )
+        invocation.finish_with_error(body)
+
+    def _record_init_error(self, body: bytes) -> None:
+        with self._lock:
+            self._init_error = body
+            failed = list(self._pending)
+            self._pending.clear()
+        for invocation in failed:
+            invocation.finish_with_error(body)
+
+    def _close_everything(self) -> None:
+        with self._lock:
+            self._closing = True
+            self._lock.notify_all()
+            invocations = [*self._pending, *self._handed_out.values()]
+            self._pending.clear()
+        for invocation in invocations:
+            if invocation.timer is not None:
+                invocation.timer.cancel()
+            if not invocation.finished.is_set():
+                invocation.client.cut()
+                invocation.finished.set()
+        self._httpd.close_all()
+
+
+# an invocation and its client
+
+
+class _ClientStream:
+    """The client's side of a request: writes straight to its socket, survives its departure."""
+
+    def __init__(self, connection: socket.socket, request_id: str) -> None:
+        self.connection = connection
+        self.request_id = request_id
+        self.status: int | None = None
+        self.body_bytes = 0
+        self.gone = False  # the client went away
+        self.cut_off = False  # we closed the stream on purpose
+
+    def send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.status = status
+        self._send(format_response_head(status, headers))
+
+    def send_chunk(self, data: bytes) -> None:
+        self.body_bytes += len(data)
+        self._send(encode_chunk(data))
+
+    def send_end(self) -> None:
+        self._send(LAST_CHUNK)
+
+    def send_canned(self, response: CannedResponse, extra: list[tuple[str, str]]) -> None:
+        self.status = response.status
+        self.body_bytes += len(response.body)
+        self._send(response.encode(extra))
+
+    def cut(self) -> None:
+        """Close without the terminating chunk: the client sees a truncated body (curl exit 18)."""
+        self.cut_off = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _send(self, data: bytes) -> None:
+        if self.gone or self.cut_off or not data:
+            return
+        try:
+            self.connection.sendall(data)
+        except OSError:
+            self.gone = True
+            if not self.cut_off:
+                logger.info("%s client disconnected", self.request_id)
+
+
+class _Sink(Protocol):
+    """How one client view turns the function's stream into an HTTP response."""
+
+    committed: bool  # the status line has gone out
+
+    def begin(self, content_type: str) -> None: ...
+    def data(self, data: bytes) -> None: ...
+    def end(self) -> None: ...
+    def fail(self, error_body: bytes) -> None: ...
+
+
+class _InvokeSink:
+    """`POST /invoke`: the function's bytes verbatim, as InvokeWithResponseStream gives them."""
+
+    def __init__(self, client: _ClientStream) -> None:
+        self.client = client
+        self.committed = False
+        self.request_id = ""
+
+    def _lambda_headers(self) -> list[tuple[str, str]]:
+        return [("x-amzn-RequestId", self.request_id), ("X-Amz-Executed-Version", "$LATEST")]
+
+    def begin(self, content_type: str) -> None:
+        self.committed = True
+        head = [("Content-Type", content_type), ("Transfer-Encoding", "chunked")]
+        self.client.send_head(200, head + self._lambda_headers())
+
+    def data(self, data: bytes) -> None:
+        self.client.send_chunk(data)
+
+    def end(self) -> None:
+        self.client.send_end()
+
+    def fail(self, error_body: bytes) -> None:
+        if self.committed:
+            self.client.cut()
+            return
+        self.committed = True
+        # What Lambda's Invoke API answers for an unhandled error: 200 and a flag header.
+        response = CannedResponse(200, error_body, (("X-Amz-Function-Error", "Unhandled"),))
+        self.client.send_canned(response, self._lambda_headers())
+
+
+class _ApiGatewaySink:
+    """The API Gateway view: the prelude gives the status and headers; the rest streams chunked."""
+
+    def __init__(self, client: _ClientStream, api_request_id: str, head_only: bool) -> None:
+        self.client = client
+        self.api_request_id = api_request_id
+        self.head_only = head_only
+        self.committed = False
+        self.rejected = False  # answered 500 for a bad prelude; the rest is discarded
+        self.request_id = ""
+        self._splitter = PreludeSplitter()
+
+    def begin(self, content_type: str) -> None:
+        pass  # API Gateway takes the content type from the prelude's headers
+
+    def data(self, data: bytes) -> None:
+        if self.rejected:
+            return
+        if self.committed:
+            if not self.head_only:
+                self.client.send_chunk(data)
+            return
+        result = self._splitter.feed(data)
+        if isinstance(result, PreludeInvalid):
+            self._reject(result)
+        elif isinstance(result, PreludeFound):
+            headers = [
+                (name, value)
+                for name, value in result.prelude.header_pairs()
+                # We frame the body ourselves, always chunked (STREAMING-PROTOCOL.md 2).
+                if name.lower() not in ("content-length", "transfer-encoding", "connection")
+            ]
+            if not any(name.lower() == "content-type" for name, _ in headers):
+                headers.insert(0, ("Content-Type", "application/json"))  # REST API's default
+            headers += [("Transfer-Encoding", "chunked"), ("x-amzn-RequestId", self.api_request_id)]
+            self.committed = True
+            self.client.send_head(result.prelude.status_code, headers)
+            if result.remaining and not self.head_only:
+                self.client.send_chunk(result.remaining)
+
+    def end(self) -> None:
+        if self.rejected:
+            return
+        if not self.committed:
+            self._reject(self._splitter.finish())
+        elif not self.head_only:
+            self.client.send_end()
+
+    def fail(self, error_body: bytes) -> None:
+        if self.rejected:
+            return
+        if self.committed:
+            self.client.cut()
+            return
+        self.committed = True
+        self.client.send_canned(FUNCTION_ERROR, [("x-amzn-RequestId", self.api_request_id)])
+
+    def _reject(self, invalid: PreludeInvalid) -> None:
+        logger.error("%s invalid HTTP integration prelude: %s", self.request_id, invalid.reason)
+        self.rejected = True
+        self.committed = True
+        self.client.send_canned(INVALID_PRELUDE, [("x-amzn-RequestId", self.api_request_id)])
+
+
+class _Invocation:
+    """One queued or running invocation. `io_lock` serialises every write to its client."""
+
+    def __init__(self, request_id: str, event: bytes, sink: _Sink, client: _ClientStream) -> None:
+        self.id = request_id
+        self.event = event
+        self.sink = sink
+        self.client = client
+        sink.request_id = request_id  # type: ignore[attr-defined]
+        self.io_lock = threading.Lock()
+        self.finished = threading.Event()  # the client's response is over (whatever happened)
+        self.timer: threading.Timer | None = None
+        self.deadline = 0.0
+        self.trace = ""
+        self.timed_out = False
+        self.answer_started = False  # the runtime began /response or /error for it
+        self.answer_kind = ""
+
+    def relay(self, data: bytes) -> None:
+        with self.io_lock:
+            if not self.finished.is_set():
+                self.sink.data(data)
+
+    def begin(self, content_type: str) -> None:
+        with self.io_lock:
+            if not self.finished.is_set():
+                self.sink.begin(content_type)
+
+    def finish_ok(self) -> None:
+        with self.io_lock:
+            if not self.finished.is_set():
+                self.sink.end()
+                self._done()
+
+    def finish_with_error(self, error_body: bytes) -> None:
+        with self.io_lock:
+            if not self.finished.is_set():
+                self.sink.fail(error_body)
+                self._done()
+
+    def _done(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.finished.set()
+
+
+# the HTTP shell
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True  # Ctrl-C must not wait for connections
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], local: LocalServer) -> None:
+        self.local = local
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.serving_thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which can stall on a machine without DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self.serving_thread = threading.current_thread()
+        super().serve_forever(poll_interval)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            if self._closed:
+                self.shutdown_request(request)
+                return
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A connection reset by a client is routine here; anything else is a bug worth a trace.
+        if not isinstance(sys.exc_info()[1], OSError):
+            logger.exception("unexpected error serving %s", client_address)
+
+    def close_all(self) -> None:
+        with self._connections_lock:
+            if self._closed:
+                return
+            self._closed = True
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self.server_close()
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked responses
+    server: _HttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # we log one line per client request ourselves
+
+    def __getattr__(self, name: str) -> Any:
+        # API Gateway's ANY: every method goes through the same router.
+        if name.startswith("do_"):
+            return self._route
+        raise AttributeError(name)
+
+    def _route(self) -> None:
+        local = self.server.local
+        target = urlsplit(self.path)
+        path, query = target.path, target.query
+        if path.startswith(RUNTIME_API_PREFIX):
+            self._runtime_api(path)
+            return
+        started = time.monotonic()
+        request_id = str(uuid.uuid4())
+        client = _ClientStream(self.connection, request_id)
+        try:
+            if path == local.invocation_endpoint and self.command == "POST":
+                self._invoke(client)
+            elif path == f"/{local.stage_name}{local.api_path}":
+                self._api_gateway(client, path[len(local.stage_name) + 1 :], query)
+            else:
+                self._drain_body()
+                client.send_canned(MISSING_AUTHENTICATION_TOKEN, [("x-amzn-RequestId", request_id)])
+        except _BadRequest as error:
+            self.close_connection = True
+            canned = REQUEST_TOO_LARGE if error.status == 413 else None
+            client.send_canned(
+                canned or CannedResponse(400, json.dumps({"message": str(error)}).encode()), []
+            )
+        if client.gone or client.cut_off:
+            self.close_connection = True
+        note = (
+            " (stream cut)" if client.cut_off else " (client disconnected)" if client.gone else ""
+        )
+        logger.info(
+            "%s %s %s %s %d bytes %.3f s%s",
+            client.request_id,
+            self.command,
+            self.path,
+            client.status if client.status is not None else "-",
+            client.body_bytes,
+            time.monotonic() - started,
+            note,
+        )
+
+    # client views
+
+    def _invoke(self, client: _ClientStream) -> None:
+        event = self._read_body(MAX_PAYLOAD_BYTES)
+        sink = _InvokeSink(client)
+        invocation = self.server.local._submit(event, sink, client)
+        client.request_id = invocation.id  # the log line carries Lambda's request id
+        self.server.local._wait(invocation)
+
+    def _api_gateway(self, client: _ClientStream, path: str, query: str) -> None:
+        local = self.server.local
+        body = self._read_body(MAX_PAYLOAD_BYTES)
+        headers = list(self.headers.items())
+        present = {name.lower() for name, _ in headers}
+        for name, value in (
+            ("X-Forwarded-For", self.client_address[0]),
+            ("X-Forwarded-Port", str(local.port)),
+            ("X-Forwarded-Proto", "http"),
+        ):
+            if name.lower() not in present:
+                headers.append((name, value))
+        event = build_rest_proxy_event(
+            self.command,
+            path,
+            query,
+            headers,
+            body,
+            stage=local.stage_name,
+            resource_path=local.api_path,
+            source_ip=self.client_address[0],
+            request_id=client.request_id,
+            now=datetime.now(UTC),
+        )
+        sink = _ApiGatewaySink(client, client.request_id, head_only=self.command == "HEAD")
+        invocation = local._submit(json.dumps(event).encode(), sink, client)
+        local._wait(invocation)
+
+    # the Runtime API
+
+    def _runtime_api(self, path: str) -> None:
+        try:
+            if path == _NEXT_PATH:
+                self._require("GET")
+                self._next()
+            elif path == _INIT_ERROR_PATH:
+                self._require("POST")
+                self._init_error()
+            elif match := _INVOCATION_PATH.match(path):
+                self._require("POST")
+                request_id, action = match.groups()
+                if action == "response":
+                    self._response(request_id)
+                else:
+                    self._error(request_id)
+            else:
+                raise _BadRequest(404, f"no Runtime API route {self.command} {path}")
+        except _BadRequest as error:
+            self._runtime_reply(
+                runtime_api_error(error.status, _error_type(error.status), str(error))
+            )
+            self.close_connection = True  # the request body may be unread
+
+    def _require(self, method: str) -> None:
+        if self.command != method:
+            raise _BadRequest(405, f"{self.command} is not allowed here; use {method}")
+
+    def _runtime_reply(self, response: CannedResponse) -> None:
+        try:
+            self.connection.sendall(response.encode())
+        except OSError:
+            self.close_connection = True
+
+    def _next(self) -> None:
+        local = self.server.local
+        invocation = local._next()
+        if invocation is None:
+            self.close_connection = True  # shutting down: the runtime sees the API go away
+            return
+        now = datetime.now(UTC)
+        invocation.trace = new_trace_id(now)
+        head = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(invocation.event))),
+            ("Lambda-Runtime-Aws-Request-Id", invocation.id),
+            ("Lambda-Runtime-Deadline-Ms", str(int(invocation.deadline * 1000))),
+            (
+                "Lambda-Runtime-Invoked-Function-Arn",
+                function_arn(local.region, local.function_name),
+            ),
+            ("Lambda-Runtime-Trace-Id", invocation.trace),
+        ]
+        try:
+            self.connection.sendall(format_response_head(200, head) + invocation.event)
+        except OSError:
+            self.close_connection = True
+            local._give_back(invocation)
+
+    def _response(self, request_id: str) -> None:
+        mode = self.headers.get(RESPONSE_MODE_HEADER)
+        if mode is not None and mode != "streaming":
+            raise _BadRequest(
+                400, f"{RESPONSE_MODE_HEADER} must be 'streaming' or absent, not {mode!r}"
+            )
+        chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        if mode == "streaming" and not chunked:
+            raise _BadRequest(400, "a streaming response must use Transfer-Encoding: chunked")
+        length = 0 if chunked else self._content_length()
+        invocation, problem = self.server.local._claim(request_id, "response")
+        if invocation is None:
+            raise _BadRequest(400, problem)
+        if length > MAX_PAYLOAD_BYTES:
+            invocation.finish_with_error(
+                function_error_body(
+                    "Function.ResponseSizeTooLarge",
+                    "Response payload size exceeded maximum allowed payload size "
+                    f"({MAX_PAYLOAD_BYTES} bytes).",
+                )
+            )
+            raise _BadRequest(413, f"buffered responses are limited to {MAX_PAYLOAD_BYTES} bytes")
+        invocation.begin(self.headers.get("Content-Type") or "application/octet-stream")
+        try:
+            if chunked:
+                self._relay_chunked(invocation)
+            else:
+                self._relay_buffered(invocation, length)
+        except _BadRequest as error:
+            logger.error("%s bad response from the runtime: %s", request_id, error)
+            invocation.finish_with_error(function_error_body("Runtime.InvalidResponse", str(error)))
+            raise
+        self._runtime_reply(CannedResponse(202, b'{"status":"OK"}'))
+        if chunked:
+            self.close_connection = True  # the runtime closes after each streamed response
+
+    def _relay_chunked(self, invocation: _Invocation) -> None:
+        decoder = ChunkedDecoder()
+        while True:
+            data = self._read_some()
+            try:
+                events = decoder.feed(data)
+            except ChunkedEncodingError as error:
+                raise _BadRequest(400, f"malformed chunked body: {error}") from None
+            for event in events:
+                if isinstance(event, BodyPiece):
+                    invocation.relay(event.data)
+                elif isinstance(event, BodyEnd):
+                    self._end_of_stream(invocation, event)
+                    return
+            if not data:
+                raise _BadRequest(400, "the runtime closed the stream before its last chunk")
+
+    def _end_of_stream(self, invocation: _Invocation, end: BodyEnd) -> None:
+        error_type = end.trailer(ERROR_TYPE_HEADER)
+        if not error_type:
+            invocation.finish_ok()
+            return
+        encoded = end.trailer(ERROR_BODY_TRAILER)
+        error = decode_error_trailer(encoded) if encoded else {"errorType": error_type}
+        _log_function_error(invocation.id, "error after the response started", error_type, error)
+        invocation.finish_with_error(json.dumps(error).encode())
+
+    def _relay_buffered(self, invocation: _Invocation, length: int) -> None:
+        while length > 0:
+            data = self.rfile.read1(min(length, _READ_SIZE))
+            if not data:
+                raise _BadRequest(400, "the runtime closed the connection mid-response")
+            length -= len(data)
+            invocation.relay(data)
+        invocation.finish_ok()
+
+    def _error(self, request_id: str) -> None:
+        error_type, body = self._read_error()
+        invocation, problem = self.server.local._claim(request_id, "error")
+        if invocation is None:
+            raise _BadRequest(400, problem)
+        _log_function_error(request_id, "function error", error_type, _as_json(body, error_type))
+        invocation.finish_with_error(body)
+        self._runtime_reply(CannedResponse(202, b'{"status":"OK"}'))
+
+    def _init_error(self) -> None:
+        error_type, body = self._read_error()
+        _log_function_error("init", "initialization error", error_type, _as_json(body, error_type))
+        self.server.local._record_init_error(body)
+        self._runtime_reply(CannedResponse(202, b'{"status":"OK"}'))
+
+    def _read_error(self) -> tuple[str, bytes]:
+        error_type = self.headers.get(ERROR_TYPE_HEADER) or "Runtime.Unknown"
+        body = self._read_body(_MAX_ERROR_BODY)
+        if _as_json(body, error_type) is None:
+            # Keep the error rather than refuse it: wrap what came in a proper error object.
+            body = function_error_body(error_type, body.decode("utf-8", "replace"))
+        return error_type, body
+
+    # request bodies
+
+    def _content_length(self) -> int:
+        text = self.headers.get("Content-Length")
+        if text is None:
+            return 0
+        if not text.strip().isdigit():
+            raise _BadRequest(400, f"invalid Content-Length {text!r}")
+        return int(text)
+
+    def _read_some(self) -> bytes:
+        try:
+            return self.rfile.read1(_READ_SIZE)
+        except OSError:
+            return b""
+
+    def _read_body(self, limit: int) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            decoder = ChunkedDecoder()
+            body = bytearray()
+            while not decoder.done:
+                data = self._read_some()
+                if not data:
+                    raise _BadRequest(400, "the connection closed mid-body")
+                try:
+                    pieces = decoder.feed(data)
+                except ChunkedEncodingError as error:
+                    raise _BadRequest(400, f"malformed chunked body: {error}") from None
+                for piece in pieces:
+                    if isinstance(piece, BodyPiece):
+                        body += piece.data
+                if len(body) > limit:
+                    raise _BadRequest(413, f"the body exceeds {limit} bytes")
+            return bytes(body)
+        length = self._content_length()
+        if length > limit:
+            raise _BadRequest(413, f"the body exceeds {limit} bytes")
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise _BadRequest(400, "the connection closed mid-body")
+        return body
+
+    def _drain_body(self) -> None:
+        try:
+            self._read_body(MAX_PAYLOAD_BYTES)
+        except _BadRequest:
+            self.close_connection = True
+
+
+# helpers
+
+
+def _peer_closed(connection: socket.socket) -> bool:
+    """Whether the client has closed its end (checked without consuming anything)."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def _as_json(body: bytes, error_type: str) -> dict[str, Any] | None:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _log_function_error(request_id: str, what: str, error_type: str, error: Any) -> None:
+    error = error if isinstance(error, dict) else {}
+    lines = [
+        f"{request_id} {what} [{error_type}] "
+        f"{error.get('errorType', '')}: {error.get('errorMessage', '')}"
+    ]
+    stack = error.get("stackTrace")
+    if isinstance(stack, list):
+        lines += [f"    {line}".rstrip() for line in stack]
+    logger.error("\n".join(lines))
+
+
+def _error_type(status: int) -> str:
+    return {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestTooLarge"}.get(
+        status, "InvalidRequest"
+    )
