@@ -63,9 +63,6 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-# ---------------------------------------------------------------------------------------- the venv
-
-
 def venv_python() -> Path:
     return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
@@ -121,9 +118,6 @@ def require_tool(name: str, why: str) -> str:
     return path
 
 
-# ---------------------------------------------------------------------------------------- test
-
-
 def pytest_command(python: Path, user_args: Sequence[str]) -> list[str]:
     """`python -m pytest`, in parallel by variant group, on tests/ unless the user named paths."""
     command = [str(python), "-m", "pytest"]
@@ -153,9 +147,6 @@ def command_test(user_args: Sequence[str]) -> int:
         return process.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-# ---------------------------------------------------------------------------------------- demo
 
 
 def render_demo(python: Path) -> Path:
@@ -362,9 +353,6 @@ def command_demo() -> int:
         flush=True,
     )
     return 0
-
-
-# ---------------------------------------------------------------------------------------- main
 
 
 USAGE = """usage: python3 dev.py demo

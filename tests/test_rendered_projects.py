@@ -339,7 +339,10 @@ def parse_curl_include(lines: list[tuple[float, bytes]]) -> StreamedResponse:
 
 def assert_streamed(response: StreamedResponse) -> None:
     """The example's four lines, in order, the first well before the last."""
-    texts = [line.decode("utf-8", "replace") for _, line in response.lines]
+    # The raw stream's first line starts with the prelude and its delimiter: look past them.
+    texts = [
+        line.split(PRELUDE_DELIMITER)[-1].decode("utf-8", "replace") for _, line in response.lines
+    ]
     assert texts[-len(EXAMPLE_LINES) :] == EXAMPLE_LINES, texts
     gap = response.arrival_of(EXAMPLE_LINES[-1]) - response.arrival_of(EXAMPLE_LINES[0])
     assert gap >= MIN_FIRST_TO_LAST_SECONDS, (
