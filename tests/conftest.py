@@ -27,7 +27,9 @@ def render(destination: Path, **answers: object) -> Path:
     return destination
 
 
-def run_in(project: Path, *command: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_in(
+    project: Path, *command: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run `command` in a rendered project with the template's interpreter, capturing its output."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("PYTHONPATH", None)
