@@ -719,7 +719,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._relay_buffered(invocation, length)
         except _BadRequest as error:
-            logger.error("%s bad response from the runtime: %s", request_id, error)
+            if not self.server.local._closing:  # our own shutdown cuts streams; no noise for that
+                logger.error("%s bad response from the runtime: %s", request_id, error)
             invocation.finish_with_error(function_error_body("Runtime.InvalidResponse", str(error)))
             raise
         self._runtime_reply(CannedResponse(202, b'{"status":"OK"}'))
