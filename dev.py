@@ -268,19 +268,40 @@ class LocalMode:
 
 
 @contextmanager
+def sigint_enabled_for_children() -> Iterator[None]:
+    """Let child processes get SIGINT's default even when this process ignores it.
+
+    A background job of a non-interactive shell (or nohup) starts with SIGINT ignored, children
+    inherit that, and Python then never raises KeyboardInterrupt: Ctrl-C could not stop them.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
 def local_mode(project: Path, port: int) -> Iterator[LocalMode]:
     environment = {k: v for k, v in os.environ.items() if k not in LOCAL_MODE_VARIABLES}
     environment.pop("PYTHONPATH", None)
     environment.update(LOCAL_LAMBDA_PORT=str(port), PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", DEMO_PACKAGE],
-        cwd=project,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        # Its own session: a Ctrl-C in this terminal reaches dev.py, which then stops it cleanly.
-        start_new_session=os.name != "nt",
-    )
+    with sigint_enabled_for_children():
+        process = subprocess.Popen(
+            [sys.executable, "-m", DEMO_PACKAGE],
+            cwd=project,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Its own session: a Ctrl-C in this terminal reaches dev.py, which stops it cleanly.
+            start_new_session=os.name != "nt",
+        )
     server = LocalMode(process)
     server.pump()
     try:

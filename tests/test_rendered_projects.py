@@ -10,6 +10,7 @@ variant to one worker.
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import queue
@@ -238,18 +239,39 @@ class LocalMode:
 
 
 @contextmanager
+def sigint_enabled_for_children() -> Iterator[None]:
+    """Let child processes get SIGINT's default even when this process ignores it.
+
+    A background job of a non-interactive shell (or nohup) starts with SIGINT ignored, children
+    inherit that, and Python then never raises KeyboardInterrupt: Ctrl-C could not stop them.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
 def local_mode(variant: Variant) -> Iterator[LocalMode]:
-    process = subprocess.Popen(
-        [python_for(str(variant.answers["python_version"])), "-m", variant.package_name],
-        cwd=variant.root,
-        env=clean_environment(
-            LOCAL_LAMBDA_HOST="127.0.0.1",
-            LOCAL_LAMBDA_PORT="0",
-            STREAM_PAUSE_MS=str(LOCAL_PAUSE_MS),
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    with sigint_enabled_for_children():
+        process = subprocess.Popen(
+            [python_for(str(variant.answers["python_version"])), "-m", variant.package_name],
+            cwd=variant.root,
+            env=clean_environment(
+                LOCAL_LAMBDA_HOST="127.0.0.1",
+                LOCAL_LAMBDA_PORT="0",
+                STREAM_PAUSE_MS=str(LOCAL_PAUSE_MS),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
     server = LocalMode(process)
     server.start_readers()
     try:
@@ -481,3 +503,28 @@ def test_template_readme_documents_every_question() -> None:
     readme = (TEMPLATE_ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", readme, flags=re.MULTILINE))
     assert documented == asked
+
+
+def load_dev_py() -> Any:
+    spec = importlib.util.spec_from_file_location("dev", TEMPLATE_ROOT / "dev.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dev_py_test_runs_the_tests_folder_in_parallel_by_variant() -> None:
+    dev = load_dev_py()
+    python = Path("python")
+    assert dev.pytest_command(python, []) == [
+        "python", "-m", "pytest", "-n", "auto", "--dist", "loadgroup", "tests",
+    ]  # fmt: skip
+    assert dev.pytest_command(python, ["-k", "readme"])[-3:] == ["-k", "readme", "tests"]
+
+
+def test_dev_py_test_keeps_the_paths_and_worker_count_it_is_given() -> None:
+    dev = load_dev_py()
+    given = ["-n", "0", "tests/test_rendered_projects.py"]
+    command = dev.pytest_command(Path("python"), given)
+    assert command == ["python", "-m", "pytest", "--dist", "loadgroup", *given]
