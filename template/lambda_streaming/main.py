@@ -21,6 +21,9 @@ class FunctionSettings:
     timeout_seconds: float = 60.0
     memory_size: int = 128
     region: str = "us-east-1"
+    # The stage's throttling (None: not throttled), for local mode's 429s (see throttling.py).
+    throttling_rate_limit: float | None = None
+    throttling_burst_limit: int | None = None
 
 
 def main(handler: str | None = None, settings: FunctionSettings | None = None) -> None:
