@@ -134,14 +134,13 @@ class Project:
 _RENDERED: dict[str, Project] = {}
 
 
-@pytest.fixture(scope="session")
-def projects(
+def rendered_projects(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], Project]:
-    """`projects(variant)`: the template rendered with that variant's answers, once per session."""
+    """`get(variant)`: the template rendered with that variant's answers, once per process."""
 
     def get(variant: str) -> Project:
-        if variant not in _RENDERED:  # shared with test_hardening.py, which imports this fixture
+        if variant not in _RENDERED:  # shared with test_hardening.py's `projects` fixture
             if variant == "defaults":
                 root = request.getfixturevalue("default_project")
             else:
@@ -154,6 +153,14 @@ def projects(
         return _RENDERED[variant]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def projects(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Project]:
+    """`projects(variant)`: the template rendered with that variant's answers, once per session."""
+    return rendered_projects(request, tmp_path_factory)
 
 
 @pytest.fixture(params=sorted(VARIANTS))
