@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -36,6 +36,8 @@ PRELUDE_DELIMITER = b"\x00" * 8
 PRELUDE_LIMIT = 16 * 1024
 # Synchronous invocation payloads (event and buffered response) are capped at 6 MiB.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+# API Gateway's request payload quota is "10 MB"; local mode reads it as 10 MiB (a choice).
+MAX_API_REQUEST_BYTES = 10 * 1024 * 1024
 
 ACCOUNT_ID = "123456789012"
 
@@ -322,12 +324,14 @@ def build_rest_proxy_event(
     source_ip: str,
     request_id: str,
     now: datetime,
+    access_key: str | None = None,
 ) -> dict[str, Any]:
     """The REST API proxy event (payload format 1.0) API Gateway would send for this request.
 
     `path` is the path after the stage (what the function sees as `path`); `query` is the raw query
     string; `headers` keep their order and spelling; `now` is an aware datetime. Fields API Gateway
     sends as null when empty are null here too; a body that is not UTF-8 is base64-encoded.
+    `access_key` is the key id of a request that passed IAM auth (`identity.accessKey`).
     """
     single_headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
@@ -355,10 +359,7 @@ def build_rest_proxy_event(
     lower_headers = {name.lower(): value for name, value in headers}
     domain_name = lower_headers.get("host", "localhost").split(":")[0] or "localhost"
     now = now.astimezone(UTC)
-    request_time = (
-        f"{now.day:02d}/{_MONTHS[now.month - 1]}/{now.year}:"
-        f"{now.hour:02d}:{now.minute:02d}:{now.second:02d} +0000"
-    )
+    request_time = format_request_time(now)
     method = method.upper()
     return {
         "resource": resource_path,
@@ -390,7 +391,7 @@ def build_rest_proxy_event(
                 "caller": None,
                 "sourceIp": source_ip,
                 "principalOrgId": None,
-                "accessKey": None,
+                "accessKey": access_key,
                 "cognitoAuthenticationType": None,
                 "cognitoAuthenticationProvider": None,
                 "userArn": None,
@@ -460,6 +461,20 @@ INVALID_PRELUDE = CannedResponse(
     (("x-amzn-ErrorType", "InternalServerErrorException"),),
 )
 REQUEST_TOO_LARGE = CannedResponse(413, b'{"message":"Request Entity Too Large"}')
+# The stage's or method's throttling bucket is empty.
+TOO_MANY_REQUESTS = CannedResponse(
+    429,
+    b'{"message":"Too Many Requests"}',
+    (("x-amzn-ErrorType", "TooManyRequestsException"),),
+)
+
+
+def access_denied(error_type: str, message: str) -> CannedResponse:
+    """A 403 of IAM auth: `{"message": ...}` and the error type in `x-amzn-ErrorType`."""
+    if error_type == "MissingAuthenticationTokenException":
+        return MISSING_AUTHENTICATION_TOKEN
+    body = json.dumps({"message": message}).encode()
+    return CannedResponse(403, body, (("x-amzn-ErrorType", error_type),))
 
 
 def runtime_api_error(status: int, error_type: str, message: str) -> CannedResponse:
@@ -495,3 +510,132 @@ def decode_error_trailer(value: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         return {"errorType": "Runtime.Unknown", "errorMessage": repr(document)}
     return document
+
+
+# Lambda's bandwidth shape
+
+
+@dataclass(frozen=True)
+class BandwidthShape:
+    """Lambda's streaming bandwidth: the first `burst_bytes` at full speed, then a steady rate.
+
+    The documentation says "the first 6 MB" and "2 MBps"; local mode reads both as MiB.
+    """
+
+    burst_bytes: int = 6 * 1024 * 1024
+    bytes_per_second: float = 2 * 1024 * 1024
+
+
+def pacing_delay(
+    shape: BandwidthShape, sent: int, size: int, seconds_since_burst: float | None
+) -> float:
+    """Seconds to wait before sending `size` more bytes when `sent` bytes have already gone.
+
+    `seconds_since_burst` is the time since the burst allowance ran out (None while it has not).
+    Bytes past the burst may not finish sooner than `bytes_per_second` allows.
+    """
+    paced = sent + size - shape.burst_bytes
+    if paced <= 0:
+        return 0.0
+    ready_at = paced / shape.bytes_per_second
+    return max(0.0, ready_at - (seconds_since_burst or 0.0))
+
+
+class Pacer:
+    """Applies a `BandwidthShape` to one response; the clock and the sleep are injected."""
+
+    def __init__(
+        self,
+        shape: BandwidthShape,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self._shape = shape
+        self._clock = clock
+        self._sleep = sleep
+        self._sent = 0
+        self._burst_ended_at: float | None = None
+
+    def before_send(self, size: int) -> None:
+        """Wait, if needed, until `size` more bytes may go out."""
+        if self._burst_ended_at is None and self._sent + size > self._shape.burst_bytes:
+            self._burst_ended_at = self._clock()  # everything before went out at full speed
+        since = None if self._burst_ended_at is None else self._clock() - self._burst_ended_at
+        delay = pacing_delay(self._shape, self._sent, size, since)
+        if delay > 0:
+            self._sleep(delay)
+        self._sent += size
+
+
+# the access log
+
+
+@dataclass
+class RequestTimings:
+    """Moments of one client request, in seconds of a monotonic clock (None: never happened)."""
+
+    received: float
+    integration_started: float | None = None
+    all_headers: float | None = None
+    first_content: float | None = None
+    finished: float | None = None
+
+
+def _milliseconds(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start) * 1000, 1)
+
+
+def access_log_record(
+    *,
+    request_id: str,
+    source_ip: str,
+    request_time: datetime,
+    method: str,
+    resource_path: str | None,
+    path: str,
+    protocol: str,
+    status: int | None,
+    response_length: int,
+    timings: RequestTimings,
+    transfer_mode: str | None,
+    outcome: str = "",
+) -> dict[str, Any]:
+    """One access-log record, named after API Gateway's `$context` variables.
+
+    Times are milliseconds (API Gateway logs whole ones; a decimal is kept because local times
+    are small): `integration.timeToAllHeaders` and `integration.timeToFirstContent` count from the
+    moment the request was handed to the function, `responseLatency` from its arrival.
+    """
+    record: dict[str, Any] = {
+        "requestId": request_id,
+        "ip": source_ip,
+        "requestTime": format_request_time(request_time),
+        "httpMethod": method,
+        "resourcePath": resource_path,
+        "path": path,
+        "protocol": protocol,
+        "status": status,
+        "responseLength": response_length,
+        "integration.timeToAllHeaders": _milliseconds(
+            timings.integration_started, timings.all_headers
+        ),
+        "integration.timeToFirstContent": _milliseconds(
+            timings.integration_started, timings.first_content
+        ),
+        "responseLatency": _milliseconds(timings.received, timings.finished),
+        "integration.responseTransferMode": transfer_mode,
+    }
+    if outcome:
+        record["outcome"] = outcome
+    return record
+
+
+def format_request_time(now: datetime) -> str:
+    """`$context.requestTime`: CLF-formatted, as `30/Aug/2015:12:36:00 +0000`."""
+    now = now.astimezone(UTC)
+    return (
+        f"{now.day:02d}/{_MONTHS[now.month - 1]}/{now.year}:"
+        f"{now.hour:02d}:{now.minute:02d}:{now.second:02d} +0000"
+    )

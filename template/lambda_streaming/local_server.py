@@ -8,14 +8,16 @@ On one port it serves
 - the API Gateway view, `ANY /<stage_name><api_path>`: the request becomes a REST proxy event, the
   prelude becomes the status and headers, the rest of the body streams chunked.
 
-One execution environment: invocations are queued first in, first out, and the runtime takes one
-at a time. Every piece of the function's stream is written to the client as soon as it arrives. The
-protocol work (chunk decoding, prelude parsing, the event) is in `emulation.py`; this module only
-moves bytes between sockets.
+Invocations are queued first in, first out; each runtime loop (an execution environment) takes one
+at a time, and `ExecutionEnvironments` runs N of them. Every piece of the function's stream is
+written to the client as soon as it arrives. The protocol work (chunk decoding, prelude parsing, the
+event, SigV4, pacing) is in `emulation.py` and `sigv4.py`; this module only moves bytes between
+sockets.
 
-A handler that overruns its timeout cannot be killed in-process: its client's stream is cut and what
-the runtime sends later for it is discarded, but the next invocation waits until the runtime comes
-back to `/next`.
+A handler that overruns its timeout cannot be killed in-process: its client's stream is cut, what
+the runtime sends later for it is discarded, and `ExecutionEnvironments` starts a fresh environment
+in its place so the next request does not wait; the overrunning thread is turned away from `/next`
+once its handler returns.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -43,10 +46,13 @@ from .emulation import (
     FUNCTION_ERROR,
     INVALID_PRELUDE,
     LAST_CHUNK,
+    MAX_API_REQUEST_BYTES,
     MAX_PAYLOAD_BYTES,
     MISSING_AUTHENTICATION_TOKEN,
     REQUEST_TOO_LARGE,
     RESPONSE_MODE_HEADER,
+    TOO_MANY_REQUESTS,
+    BandwidthShape,
     BodyEnd,
     BodyPiece,
     CannedResponse,
@@ -55,6 +61,9 @@ from .emulation import (
     PreludeFound,
     PreludeInvalid,
     PreludeSplitter,
+    RequestTimings,
+    access_denied,
+    access_log_record,
     build_rest_proxy_event,
     decode_error_trailer,
     encode_chunk,
@@ -65,6 +74,8 @@ from .emulation import (
     runtime_api_error,
     timeout_message,
 )
+from .emulation import Pacer as _Pacer
+from .sigv4 import Credentials, SignedRequest, verify_request
 
 RUNTIME_API_PREFIX = "/2018-06-01/"
 _NEXT_PATH = "/2018-06-01/runtime/invocation/next"
@@ -116,13 +127,36 @@ class LocalServer:
         timeout_seconds: float = 60.0,
         function_name: str = "function",
         region: str = "us-east-1",
+        auth: str = "NONE",
+        credentials: Credentials | None = None,
+        concurrency: int | None = None,
+        bandwidth_shape: BandwidthShape | None = None,
+        throttle: Callable[[], bool] | None = None,
+        access_log: Callable[[dict[str, Any]], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`auth` is "IAM" (SigV4 checked against `credentials`; none: every request is refused)
+        or "NONE". `concurrency` caps the runtimes served at once (None: no cap, for a runtime
+        played by hand). `throttle()` returns False when a request must get 429. `access_log`
+        receives one record per client request (default: a JSON line on stderr).
+        """
+        if auth not in ("IAM", "NONE"):
+            raise ValueError(f"auth must be 'IAM' or 'NONE', not {auth!r}")
         self.invocation_endpoint = invocation_endpoint
         self.stage_name = stage_name
         self.api_path = api_path
         self.timeout_seconds = timeout_seconds
         self.function_name = function_name
         self.region = region
+        self.auth = auth
+        self.credentials = credentials
+        self.concurrency = concurrency
+        self.bandwidth_shape = bandwidth_shape
+        self.throttle = throttle
+        self.access_log = access_log or _print_access_log
+        self.clock = clock
+        # Called when an invocation times out, to put a fresh execution environment in its place.
+        self.replace_environment: Callable[[], None] | None = None
         self._httpd = _HttpServer((host, port), self)
         self.host: str = self._httpd.server_address[0]
         self.port: int = self._httpd.server_address[1]
@@ -133,6 +167,7 @@ class LocalServer:
         self._init_error: bytes | None = None
         self._closing = False
         self._serving = False
+        self._waiting_runtimes = 0  # /next calls waiting for work
 
     @property
     def runtime_api(self) -> str:
@@ -197,12 +232,31 @@ class LocalServer:
                     invocation.finished.set()
                     logger.info("%s client disconnected before the function ran", invocation.id)
 
-    def _next(self) -> _Invocation | None:
-        """Hand the oldest queued invocation to the runtime; None when the server is closing."""
+    def _surplus_runtime(self) -> bool:
+        """More runtimes than `concurrency` would be serving: the one asking must go away.
+
+        After a timeout, a replacement environment takes the place of the overrunning one; when
+        the overrunning handler finally returns, whichever runtime asks for work last is
+        turned away, so the count of environments comes back to `concurrency`.
+        """
+        if self.concurrency is None:
+            return False
+        busy = sum(1 for i in self._handed_out.values() if not i.finished.is_set())
+        return self._waiting_runtimes + busy >= self.concurrency
+
+    def _next(self) -> _Invocation | bool | None:
+        """Hand the oldest queued invocation to the runtime; None when the server is closing,
+        False when this runtime is one too many and must exit."""
         with self._lock:
             self._init_error = None  # a runtime asking for work has (re)started
-            while not self._pending and not self._closing:
-                self._lock.wait()
+            if self._surplus_runtime():
+                return False
+            self._waiting_runtimes += 1
+            try:
+                while not self._pending and not self._closing:
+                    self._lock.wait()
+            finally:
+                self._waiting_runtimes -= 1
             if self._closing:
                 return None
             invocation = self._pending.popleft()
@@ -247,6 +301,7 @@ class LocalServer:
             return
         logger.warning(timeout_message(invocation.id, self.timeout_seconds))
         invocation.timed_out = True
+        invocation.client.timed_out = True
         if invocation.sink.committed:
             invocation.client.cut()  # also unblocks a relay stuck writing to a slow client
         seconds = f"{self.timeout_seconds:.2f}"
@@ -255,6 +310,8 @@ class LocalServer:
             f"RequestId: {invocation.id} Error: Task timed out after {seconds} seconds",
         )
         invocation.finish_with_error(body)
+        if self.replace_environment is not None and not self._closing:
+            self.replace_environment()
 
     def _record_init_error(self, body: bytes) -> None:
         with self._lock:
@@ -285,21 +342,40 @@ class LocalServer:
 class _ClientStream:
     """The client's side of a request: writes straight to its socket, survives its departure."""
 
-    def __init__(self, connection: socket.socket, request_id: str) -> None:
+    def __init__(
+        self,
+        connection: socket.socket,
+        request_id: str,
+        shape: BandwidthShape | None = None,
+    ) -> None:
         self.connection = connection
         self.request_id = request_id
         self.status: int | None = None
         self.body_bytes = 0
         self.gone = False  # the client went away
         self.cut_off = False  # we closed the stream on purpose
+        self.timed_out = False
+        self.timings = RequestTimings(time.monotonic())
+        self._pacer = _Pacer(shape, time.monotonic, time.sleep) if shape else None
 
     def send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
         self.status = status
+        self.timings.all_headers = time.monotonic()
         self._send(format_response_head(status, headers))
 
     def send_chunk(self, data: bytes) -> None:
+        self.send_body(data, chunked=True)
+
+    def send_body(self, data: bytes, *, chunked: bool) -> None:
+        """Body bytes, framed as a chunk or sent as they are (the response has Content-Length)."""
+        if not data:
+            return
+        if self._pacer is not None and not (self.gone or self.cut_off):
+            self._pacer.before_send(len(data))  # Lambda's bandwidth shape, when switched on
+        if self.timings.first_content is None:
+            self.timings.first_content = time.monotonic()
         self.body_bytes += len(data)
-        self._send(encode_chunk(data))
+        self._send(encode_chunk(data) if chunked else data)
 
     def send_end(self) -> None:
         self._send(LAST_CHUNK)
@@ -307,6 +383,7 @@ class _ClientStream:
     def send_canned(self, response: CannedResponse, extra: list[tuple[str, str]]) -> None:
         self.status = response.status
         self.body_bytes += len(response.body)
+        self.timings.all_headers = self.timings.first_content = time.monotonic()
         self._send(response.encode(extra))
 
     def cut(self) -> None:
@@ -380,6 +457,8 @@ class _ApiGatewaySink:
         self.rejected = False  # answered 500 for a bad prelude; the rest is discarded
         self.request_id = ""
         self._splitter = PreludeSplitter()
+        self._length: int | None = None  # the function set Content-Length: bytes still owed
+        self._overflowed = False
 
     def begin(self, content_type: str) -> None:
         pass  # API Gateway takes the content type from the prelude's headers
@@ -388,34 +467,74 @@ class _ApiGatewaySink:
         if self.rejected:
             return
         if self.committed:
-            if not self.head_only:
-                self.client.send_chunk(data)
+            self._body(data)
             return
         result = self._splitter.feed(data)
         if isinstance(result, PreludeInvalid):
             self._reject(result)
         elif isinstance(result, PreludeFound):
-            headers = [
-                (name, value)
-                for name, value in result.prelude.header_pairs()
-                # We frame the body ourselves, always chunked (STREAMING-PROTOCOL.md 2).
-                if name.lower() not in ("content-length", "transfer-encoding", "connection")
-            ]
-            if not any(name.lower() == "content-type" for name, _ in headers):
-                headers.insert(0, ("Content-Type", "application/json"))  # REST API's default
-            headers += [("Transfer-Encoding", "chunked"), ("x-amzn-RequestId", self.api_request_id)]
             self.committed = True
-            self.client.send_head(result.prelude.status_code, headers)
-            if result.remaining and not self.head_only:
-                self.client.send_chunk(result.remaining)
+            self.client.send_head(result.prelude.status_code, self._headers(result))
+            self._body(result.remaining)
+
+    def _headers(self, found: PreludeFound) -> list[tuple[str, str]]:
+        """The prelude's headers; the body goes chunked unless the function set Content-Length
+        (STREAMING-PROTOCOL.md 2)."""
+        pairs = found.prelude.header_pairs()
+        lengths = {value.strip() for name, value in pairs if name.lower() == "content-length"}
+        chunked = any(
+            name.lower() == "transfer-encoding" and "chunked" in value.lower()
+            for name, value in pairs
+        )
+        if not chunked and len(lengths) == 1 and (length := lengths.pop()).isdigit():
+            self._length = int(length)
+        headers = [
+            (name, value)
+            for name, value in pairs
+            if name.lower() not in ("content-length", "transfer-encoding", "connection")
+        ]
+        if not any(name.lower() == "content-type" for name, _ in headers):
+            headers.insert(0, ("Content-Type", "application/json"))  # REST API's default
+        if self._length is None:
+            headers.append(("Transfer-Encoding", "chunked"))
+        else:
+            headers.append(("Content-Length", str(self._length)))
+        headers.append(("x-amzn-RequestId", self.api_request_id))
+        return headers
+
+    def _body(self, data: bytes) -> None:
+        if self.head_only or not data:
+            return
+        if self._length is None:
+            self.client.send_chunk(data)
+            return
+        if len(data) > self._length and not self._overflowed:
+            self._overflowed = True
+            logger.warning(
+                "%s the function wrote past its Content-Length (%d bytes): the rest is dropped",
+                self.request_id,
+                self.client.body_bytes + self._length,
+            )
+        data = data[: self._length]
+        self._length -= len(data)
+        self.client.send_body(data, chunked=False)
 
     def end(self) -> None:
         if self.rejected:
             return
         if not self.committed:
             self._reject(self._splitter.finish())
-        elif not self.head_only:
+        elif self.head_only:
+            return
+        elif self._length is None:
             self.client.send_end()
+        elif self._length > 0:
+            logger.warning(
+                "%s the function ended %d bytes short of its Content-Length: the body is cut",
+                self.request_id,
+                self._length,
+            )
+            self.client.cut()
 
     def fail(self, error_body: bytes) -> None:
         if self.rejected:
@@ -560,14 +679,17 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(RUNTIME_API_PREFIX):
             self._runtime_api(path)
             return
-        started = time.monotonic()
+        received_at = local.clock()
         request_id = str(uuid.uuid4())
-        client = _ClientStream(self.connection, request_id)
+        client = _ClientStream(self.connection, request_id, local.bandwidth_shape)
+        resource_path: str | None = None
+        self._lambda_request_id = ""
         try:
             if path == local.invocation_endpoint and self.command == "POST":
                 self._invoke(client)
             elif path == f"/{local.stage_name}{local.api_path}":
-                self._api_gateway(client, path[len(local.stage_name) + 1 :], query)
+                resource_path = local.api_path
+                self._api_gateway(client, path, query)
             else:
                 self._drain_body()
                 client.send_canned(MISSING_AUTHENTICATION_TOKEN, [("x-amzn-RequestId", request_id)])
@@ -575,42 +697,77 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             canned = REQUEST_TOO_LARGE if error.status == 413 else None
             client.send_canned(
-                canned or CannedResponse(400, json.dumps({"message": str(error)}).encode()), []
+                canned or CannedResponse(400, json.dumps({"message": str(error)}).encode()),
+                [("x-amzn-RequestId", request_id)],
             )
+        client.timings.finished = time.monotonic()
         if client.gone or client.cut_off:
             self.close_connection = True
-        note = (
-            " (stream cut)" if client.cut_off else " (client disconnected)" if client.gone else ""
+        outcome = (
+            "timed out"
+            if client.timed_out
+            else "stream cut"
+            if client.cut_off
+            else "client disconnected"
+            if client.gone
+            else ""
         )
-        logger.info(
-            "%s %s %s %s %d bytes %.3f s%s",
-            client.request_id,
-            self.command,
-            self.path,
-            client.status if client.status is not None else "-",
-            client.body_bytes,
-            time.monotonic() - started,
-            note,
+        record = access_log_record(
+            request_id=client.request_id,
+            source_ip=self.client_address[0],
+            request_time=received_at,
+            method=self.command,
+            resource_path=resource_path,
+            path=path,
+            protocol=self.request_version,
+            status=client.status,
+            response_length=client.body_bytes,
+            timings=client.timings,
+            # The integration's mode (STREAM), as API Gateway logs it; None when no function ran.
+            transfer_mode="STREAM" if client.timings.integration_started else None,
+            outcome=outcome,
         )
+        if self._lambda_request_id and self._lambda_request_id != client.request_id:
+            record["integration.requestId"] = self._lambda_request_id
+        local.access_log(record)
 
     # client views
 
     def _invoke(self, client: _ClientStream) -> None:
         event = self._read_body(MAX_PAYLOAD_BYTES)
         sink = _InvokeSink(client)
+        client.timings.integration_started = time.monotonic()
         invocation = self.server.local._submit(event, sink, client)
         client.request_id = invocation.id  # the log line carries Lambda's request id
         self.server.local._wait(invocation)
 
-    def _api_gateway(self, client: _ClientStream, path: str, query: str) -> None:
+    def _api_gateway(self, client: _ClientStream, raw_path: str, query: str) -> None:
         local = self.server.local
-        body = self._read_body(MAX_PAYLOAD_BYTES)
+        reply_headers = [("x-amzn-RequestId", client.request_id)]
+        body = self._read_body(MAX_API_REQUEST_BYTES)
+        access_key = None
+        if local.auth == "IAM":
+            signed = SignedRequest(self.command, raw_path, query, tuple(self.headers.items()), body)
+            keys = local.credentials
+            known = {keys.access_key_id: keys} if keys else {}
+            verdict = verify_request(signed, known, region=local.region, now=local.clock())
+            if not verdict.allowed:
+                logger.info("%s IAM auth refused: %s", client.request_id, verdict.message)
+                denied = access_denied(verdict.error_type, verdict.message)
+                client.send_canned(denied, reply_headers)
+                return
+            access_key = verdict.access_key_id
+        if local.throttle is not None and not local.throttle():
+            client.send_canned(TOO_MANY_REQUESTS, reply_headers)
+            return
+        path = raw_path[len(local.stage_name) + 1 :]
         headers = list(self.headers.items())
         present = {name.lower() for name, _ in headers}
         for name, value in (
             ("X-Forwarded-For", self.client_address[0]),
             ("X-Forwarded-Port", str(local.port)),
             ("X-Forwarded-Proto", "http"),
+            ("X-Amzn-Trace-Id", new_trace_id(local.clock()).split(";")[0]),
         ):
             if name.lower() not in present:
                 headers.append((name, value))
@@ -624,10 +781,23 @@ class _Handler(BaseHTTPRequestHandler):
             resource_path=local.api_path,
             source_ip=self.client_address[0],
             request_id=client.request_id,
-            now=datetime.now(UTC),
+            now=local.clock(),
+            access_key=access_key,
         )
+        payload = json.dumps(event).encode()
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            # Within API Gateway's 10 MB but past Lambda's 6 MiB invocation payload.
+            logger.warning(
+                "%s the event is %d bytes, past Lambda's %d-byte invocation payload limit",
+                client.request_id,
+                len(payload),
+                MAX_PAYLOAD_BYTES,
+            )
+            raise _BadRequest(413, "the event exceeds Lambda's invocation payload limit")
         sink = _ApiGatewaySink(client, client.request_id, head_only=self.command == "HEAD")
-        invocation = local._submit(json.dumps(event).encode(), sink, client)
+        client.timings.integration_started = time.monotonic()
+        invocation = local._submit(payload, sink, client)
+        self._lambda_request_id = invocation.id
         local._wait(invocation)
 
     # the Runtime API
@@ -670,6 +840,14 @@ class _Handler(BaseHTTPRequestHandler):
         invocation = local._next()
         if invocation is None:
             self.close_connection = True  # shutting down: the runtime sees the API go away
+            return
+        if invocation is False:
+            # One environment too many (see LocalServer._surplus_runtime): a 500 from the Runtime
+            # API tells a runtime to exit.
+            self.close_connection = True
+            self._runtime_reply(
+                runtime_api_error(500, "Runtime.Retired", "this execution environment is retired")
+            )
             return
         now = datetime.now(UTC)
         invocation.trace = new_trace_id(now)
@@ -871,3 +1049,60 @@ def _error_type(status: int) -> str:
     return {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestTooLarge"}.get(
         status, "InvalidRequest"
     )
+
+
+_access_log_lock = threading.Lock()
+
+
+def _print_access_log(record: dict[str, Any]) -> None:
+    """The default access log: one JSON object per line on stderr, like a JSON access-log format."""
+    line = json.dumps(record, separators=(",", ":"))
+    with _access_log_lock:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+# execution environments
+
+
+class ExecutionEnvironments:
+    """N runtime loops (threads), each an execution environment with its own `/next`.
+
+    A loop is the very runtime that runs in Lambda (`runtime.serve`) pointed at the local Runtime
+    API. When an invocation times out, a fresh environment is started in place of the one still
+    stuck in the handler (Lambda would stop and re-initialise it; a thread cannot be stopped).
+    A handler that cannot be loaded stops the server: `init_failed` says so.
+    """
+
+    def __init__(self, server: LocalServer, handler: Any, count: int = 1) -> None:
+        if count < 1:
+            raise ValueError(f"at least one execution environment is needed, not {count}")
+        self.server = server
+        self.handler = handler
+        self.count = count
+        self.init_failed = False
+        self.started = 0
+        server.concurrency = count
+        server.replace_environment = self._start_one
+
+    def start(self) -> None:
+        for _ in range(self.count):
+            self._start_one()
+
+    def _start_one(self) -> None:
+        self.started += 1
+        name = f"lambda-runtime-{self.started}"
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def _run(self) -> None:
+        from .runtime import HandlerInitError, serve  # the same loop as in Lambda
+
+        try:
+            serve(self.handler, self.server.runtime_api)
+        except HandlerInitError:
+            self.init_failed = True
+            self.server.shutdown()
+        except BaseException:
+            self.init_failed = True
+            self.server.shutdown()
+            raise

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-import threading
 from dataclasses import dataclass
 
-from .runtime import HandlerInitError, main_loop, serve
+from .runtime import main_loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +21,17 @@ class FunctionSettings:
     timeout_seconds: float = 60.0
     memory_size: int = 128
     region: str = "us-east-1"
+    auth: str = "NONE"  # "IAM": local mode checks SigV4 as API Gateway does
     # The stage's throttling (None: not throttled), for local mode's 429s (see throttling.py).
     throttling_rate_limit: float | None = None
     throttling_burst_limit: int | None = None
 
 
-def main(handler: str | None = None, settings: FunctionSettings | None = None) -> None:
+def main(
+    handler: str | None = None,
+    settings: FunctionSettings | None = None,
+    argv: list[str] | None = None,
+) -> None:
     """Run ``_HANDLER`` (or ``handler``) in Lambda, or locally behind an emulated API Gateway."""
     settings = settings or FunctionSettings()
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
@@ -41,12 +46,71 @@ def main(handler: str | None = None, settings: FunctionSettings | None = None) -
     if runtime_api:
         main_loop(handler_spec, runtime_api)
     else:
-        sys.exit(run_local(handler_spec, settings))
+        options = local_options(sys.argv[1:] if argv is None else argv)
+        sys.exit(run_local(handler_spec, settings, options))
 
 
-def run_local(handler_spec: str, settings: FunctionSettings) -> int:
+@dataclass(frozen=True, slots=True)
+class LocalOptions:
+    """Local mode's switches: command-line flags, or environment variables when no flag is given."""
+
+    concurrency: int = 1
+    bandwidth_shape: bool = False
+
+
+def local_options(argv: list[str], environ: dict[str, str] | None = None) -> LocalOptions:
+    """Parse ``--concurrency N`` / ``LOCAL_LAMBDA_CONCURRENCY`` and ``--bandwidth-shape`` /
+    ``LOCAL_LAMBDA_BANDWIDTH_SHAPE=1``; a bad value exits with a message."""
+    environ = dict(os.environ) if environ is None else environ
+    parser = argparse.ArgumentParser(
+        prog="python -m <package>",
+        description="Local mode: the function behind an emulated API Gateway REST API.",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="execution environments serving requests at once (default 1, as one Lambda "
+        "environment: requests queue first in, first out); env LOCAL_LAMBDA_CONCURRENCY",
+    )
+    parser.add_argument(
+        "--bandwidth-shape",
+        action="store_true",
+        default=None,
+        help="pace responses as Lambda does: the first 6 MB at full speed, then about 2 MB/s; "
+        "env LOCAL_LAMBDA_BANDWIDTH_SHAPE=1",
+    )
+    arguments = parser.parse_args(argv)
+    concurrency = arguments.concurrency
+    if concurrency is None:
+        text = environ.get("LOCAL_LAMBDA_CONCURRENCY", "1")
+        try:
+            concurrency = _positive_int(text)
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"LOCAL_LAMBDA_CONCURRENCY: {error}")
+    shape = arguments.bandwidth_shape
+    if shape is None:
+        shape = environ.get("LOCAL_LAMBDA_BANDWIDTH_SHAPE", "").lower() in ("1", "true", "yes")
+    return LocalOptions(concurrency, shape)
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def run_local(
+    handler_spec: str, settings: FunctionSettings, options: LocalOptions | None = None
+) -> int:
     """Local mode: one server (Runtime API, /invoke, API Gateway view), the real loop against it."""
-    from .local_server import LocalServer  # only local mode needs the HTTP server
+    from .emulation import BandwidthShape  # only local mode needs these
+    from .local_server import ExecutionEnvironments, LocalServer
+    from .sigv4 import Credentials
+    from .throttling import TokenBucket
+
+    options = options or LocalOptions()
 
     for name, value in {
         "AWS_LAMBDA_FUNCTION_NAME": settings.function_name,
@@ -65,6 +129,13 @@ def run_local(handler_spec: str, settings: FunctionSettings) -> int:
     endpoint = os.environ.get("LOCAL_LAMBDA_INVOCATION_ENDPOINT", "/invoke")
     if not endpoint.startswith("/"):
         return _fail(f"LOCAL_LAMBDA_INVOCATION_ENDPOINT must start with /, got {endpoint!r}")
+    credentials = None
+    key_id, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key_id and secret:
+        credentials = Credentials(key_id, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
+    bucket = None
+    if settings.throttling_rate_limit is not None and settings.throttling_burst_limit is not None:
+        bucket = TokenBucket(settings.throttling_rate_limit, settings.throttling_burst_limit)
     try:
         server = LocalServer(
             host,
@@ -75,32 +146,45 @@ def run_local(handler_spec: str, settings: FunctionSettings) -> int:
             timeout_seconds=settings.timeout_seconds,
             function_name=settings.function_name,
             region=settings.region,
+            auth=settings.auth,
+            credentials=credentials,
+            bandwidth_shape=BandwidthShape() if options.bandwidth_shape else None,
+            throttle=bucket.try_acquire if bucket else None,
         )
     except OSError as error:
         return _fail(f"cannot listen on {host}:{port_text}: {error.strerror or error}")
 
-    outcome: list[int] = []
-
-    def run_runtime() -> None:
-        try:
-            serve(handler_spec, server.runtime_api)
-            outcome.append(0)
-        except HandlerInitError:
-            outcome.append(1)
-        except BaseException:
-            outcome.append(1)
-            raise
-        finally:
-            server.shutdown()
-
-    threading.Thread(target=run_runtime, name="lambda-runtime", daemon=True).start()
+    environments = ExecutionEnvironments(server, handler_spec, options.concurrency)
+    environments.start()
     base = f"http://{_url_host(server.host)}:{server.port}"
+    api_url = f"{base}/{settings.stage_name}{settings.api_path}"
+    if settings.auth == "IAM":
+        api_line = (
+            f"  API Gateway (IAM, SigV4):\n"
+            f"                  curl -N -i --aws-sigv4 'aws:amz:{settings.region}:execute-api' "
+            f'--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" {api_url}\n'
+            '                  (add -H "x-amz-security-token: $AWS_SESSION_TOKEN" '
+            "for temporary credentials)\n"
+        )
+        if credentials is None:
+            api_line += (
+                "  WARNING: auth is IAM but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not "
+                "set,\n  so no signature can be verified: every API Gateway request gets 403.\n"
+                "  Export them (any values will do locally) and sign with the same ones.\n"
+            )
+    else:
+        api_line = f"  API Gateway:    curl -N -i {api_url}   (auth NONE: public)\n"
+    extras = [f"{options.concurrency} execution environment(s)"]
+    if bucket is not None:
+        extras.append(f"throttled at {bucket.rate_per_second:g}/s, burst {bucket.burst}")
+    if options.bandwidth_shape:
+        extras.append("Lambda's bandwidth shape on (6 MB at full speed, then 2 MB/s)")
     print(
-        f"{settings.project_name} local mode (handler {handler_spec})\n"
+        f"{settings.project_name} local mode (handler {handler_spec}; {', '.join(extras)})\n"
         f"  Lambda invoke:  curl -N --data '\"this is not used\"' {base}{endpoint}\n"
-        f"  API Gateway:    curl -N -i {base}/{settings.stage_name}{settings.api_path}\n"
+        f"{api_line}"
         f"  Runtime API:    {base}/2018-06-01\n"
-        "Press Ctrl-C to stop.",
+        "One JSON access-log line per request goes to stderr. Press Ctrl-C to stop.",
         flush=True,
     )
     try:
@@ -110,7 +194,7 @@ def run_local(handler_spec: str, settings: FunctionSettings) -> int:
         return 0
     finally:
         server.shutdown()
-    return outcome[0] if outcome else 0
+    return 1 if environments.init_failed else 0
 
 
 def _url_host(host: str) -> str:

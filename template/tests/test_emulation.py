@@ -9,20 +9,28 @@ import pytest
 from lambda_streaming.emulation import (
     FUNCTION_ERROR,
     INVALID_PRELUDE,
+    MAX_API_REQUEST_BYTES,
+    MAX_PAYLOAD_BYTES,
     MISSING_AUTHENTICATION_TOKEN,
     PRELUDE_LIMIT,
+    BandwidthShape,
     BodyEnd,
     BodyPiece,
     ChunkedDecoder,
     ChunkedEncodingError,
     HttpPrelude,
+    Pacer,
     PreludeFound,
     PreludeInvalid,
     PreludeNeedMore,
     PreludeSplitter,
+    RequestTimings,
+    access_denied,
+    access_log_record,
     build_rest_proxy_event,
     decode_error_trailer,
     encode_chunk,
+    pacing_delay,
     timeout_message,
 )
 
@@ -314,3 +322,75 @@ def test_timeout_message_uses_lambdas_wording():
 
 def test_unreadable_error_trailer_still_yields_an_error():
     assert decode_error_trailer("%%%")["errorType"] == "Runtime.Unknown"
+
+
+# Lambda's bandwidth shape, without sleeping
+
+SHAPE = BandwidthShape(burst_bytes=6 * 1024 * 1024, bytes_per_second=2 * 1024 * 1024)
+MIB = 1024 * 1024
+
+
+def test_the_first_6_mb_go_at_full_speed():
+    assert pacing_delay(SHAPE, 0, 6 * MIB, None) == 0.0
+
+
+def test_bytes_past_the_burst_go_at_2_mb_per_second():
+    assert pacing_delay(SHAPE, 6 * MIB, 2 * MIB, 0.0) == pytest.approx(1.0)
+    assert pacing_delay(SHAPE, 5 * MIB, 2 * MIB, 0.0) == pytest.approx(0.5)  # 1 MiB is free
+    assert pacing_delay(SHAPE, 8 * MIB, 2 * MIB, 1.0) == pytest.approx(1.0)
+    assert pacing_delay(SHAPE, 8 * MIB, 2 * MIB, 5.0) == 0.0  # a slow function owes nothing
+
+
+def test_pacer_spreads_a_large_response_over_the_expected_time():
+    clock = [0.0]
+    pacer = Pacer(SHAPE, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    for _ in range(16):
+        pacer.before_send(MIB)  # 16 MiB in 1 MiB writes
+    assert clock[0] == pytest.approx(5.0)  # 6 MiB free, then 10 MiB at 2 MiB/s
+
+
+# The access log and the request limit
+
+
+def test_api_gateway_request_limit_is_10_mib_and_lambdas_6_mib():
+    assert MAX_API_REQUEST_BYTES == 10 * MIB
+    assert MAX_PAYLOAD_BYTES == 6 * MIB
+
+
+def test_access_log_record_uses_api_gateway_variable_names_and_milliseconds():
+    timings = RequestTimings(10.0, 10.001, 10.003, 10.004, 10.5)
+    record = access_log_record(
+        request_id="id",
+        source_ip="127.0.0.1",
+        request_time=datetime(2015, 8, 30, 12, 36, tzinfo=UTC),
+        method="GET",
+        resource_path="/stream",
+        path="/prod/stream",
+        protocol="HTTP/1.1",
+        status=200,
+        response_length=42,
+        timings=timings,
+        transfer_mode="STREAM",
+    )
+    assert record["requestTime"] == "30/Aug/2015:12:36:00 +0000"
+    assert record["integration.timeToAllHeaders"] == 2.0
+    assert record["integration.timeToFirstContent"] == 3.0
+    assert record["responseLatency"] == 500.0
+    assert record["integration.responseTransferMode"] == "STREAM"
+    assert json.loads(json.dumps(record)) == record
+
+
+def test_access_denied_keeps_api_gateways_message_and_error_type():
+    denied = access_denied("InvalidSignatureException", "bad")
+    assert (denied.status, json.loads(denied.body)) == (403, {"message": "bad"})
+    assert dict(denied.headers)["x-amzn-ErrorType"] == "InvalidSignatureException"
+    missing = access_denied("MissingAuthenticationTokenException", "Missing Authentication Token")
+    assert missing == MISSING_AUTHENTICATION_TOKEN
+
+
+def test_event_names_the_access_key_of_a_signed_request():
+    event = build_rest_proxy_event(
+        "GET", "/stream", "", [], b"", stage="prod", resource_path="/stream",
+        source_ip="1.2.3.4", request_id="r", now=datetime.now(UTC), access_key="AKID",
+    )  # fmt: skip
+    assert event["requestContext"]["identity"]["accessKey"] == "AKID"

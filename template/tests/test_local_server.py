@@ -6,21 +6,26 @@ the last ones run the real runtime loop (`lambda_streaming.runtime.serve`) again
 
 import base64
 import contextlib
+import gzip
 import http.client
 import json
-import logging
 import re
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambda_streaming.local_server import LocalServer
+from lambda_streaming.emulation import MAX_API_REQUEST_BYTES
+from lambda_streaming.local_server import ExecutionEnvironments, LocalServer
 from lambda_streaming.runtime import serve
+from lambda_streaming.sigv4 import Credentials, SignedRequest, sign_request
 
 DELIMITER = b"\x00" * 8
 PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response"
@@ -417,16 +422,21 @@ def test_timeout_before_any_byte_answers_like_lambda():
         assert respond_buffered(server, request_id, b"too late", "text/plain") == 202
 
 
-def test_one_log_line_per_client_request(server, caplog):
-    caplog.set_level(logging.INFO, logger="lambda_streaming.local_server")
-    client = send_request(server, "POST", "/invoke", b"{}")
-    request_id = next_request_id(server)
-    respond_buffered(server, request_id, b"12345", "text/plain")
-    response_of(client).read()
-    wait_until(lambda: request_id in caplog.text)
-    lines = [r.getMessage() for r in caplog.records if r.name == "lambda_streaming.local_server"]
-    assert len(lines) == 1
-    assert re.fullmatch(rf"{request_id} POST /invoke 200 5 bytes \d+\.\d{{3}} s", lines[0])
+def test_one_access_log_record_per_client_request():
+    records: list[dict] = []
+    with running_server(access_log=records.append) as server:
+        client = send_request(server, "POST", "/invoke", b"{}")
+        request_id = next_request_id(server)
+        respond_buffered(server, request_id, b"12345", "text/plain")
+        response_of(client).read()
+        wait_until(lambda: len(records) == 1)
+    (record,) = records
+    assert record["requestId"] == request_id
+    assert (record["httpMethod"], record["path"], record["status"]) == ("POST", "/invoke", 200)
+    assert record["responseLength"] == 5
+    assert record["integration.responseTransferMode"] == "STREAM"
+    headers_at = record["integration.timeToAllHeaders"]
+    assert 0 <= headers_at <= record["integration.timeToFirstContent"] <= record["responseLatency"]
 
 
 # The API Gateway view
@@ -618,3 +628,328 @@ def test_end_to_end_exception_midway_cuts_the_body_and_the_loop_goes_on():
         second = request(server, "GET", "/prod/stream")
         assert second.status == 200
         assert second.read1(100) == b"partial\n"
+
+
+# Issue 3: API Gateway as the client sees it
+
+KEYS = Credentials("AKIDLOCAL", "local-secret")
+
+
+def signed_request(
+    server: LocalServer,
+    method: str = "GET",
+    query: str = "",
+    body: bytes = b"",
+    keys: Credentials = KEYS,
+    now: datetime | None = None,
+) -> http.client.HTTPResponse:
+    path = f"/prod/stream{'?' + query if query else ''}"
+    host = f"{server.host}:{server.port}"
+    request = sign_request(
+        SignedRequest(method, "/prod/stream", query, (("Host", host),), body),
+        keys,
+        region=server.region,
+        now=now or datetime.now(UTC),
+    )
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    connection.request(method, path, body=body or None, headers=dict(request.headers))
+    return connection.getresponse()
+
+
+def answer(server: LocalServer, body: bytes) -> None:
+    """Play the runtime: take the next invocation and stream `body` as its response."""
+    stream = open_stream(server, next_request_id(server))
+    send_chunk(stream, body)
+    end_stream(stream)
+
+
+def test_iam_unsigned_request_is_403_missing_authentication_token():
+    with running_server(auth="IAM", credentials=KEYS) as server:
+        response = request(server, "GET", "/prod/stream")
+        assert response.status == 403
+        assert json.loads(response.read()) == {"message": "Missing Authentication Token"}
+        assert not server._pending
+
+
+def test_iam_bad_signature_or_stale_date_is_403():
+    with running_server(auth="IAM", credentials=KEYS) as server:
+        wrong = signed_request(server, keys=Credentials("AKIDLOCAL", "wrong"))
+        assert wrong.status == 403
+        assert "does not match" in json.loads(wrong.read())["message"]
+        assert wrong.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+        stale = signed_request(server, now=datetime.now(UTC) - timedelta(minutes=6))
+        assert stale.status == 403
+        assert "Signature expired" in json.loads(stale.read())["message"]
+
+
+def test_iam_without_local_credentials_refuses_every_signed_request():
+    with running_server(auth="IAM", credentials=None) as server:
+        response = signed_request(server)
+        assert response.status == 403
+        assert json.loads(response.read())["message"] == (
+            "The security token included in the request is invalid."
+        )
+
+
+def test_iam_signed_request_streams_and_the_event_names_the_access_key():
+    with running_server(auth="IAM", credentials=KEYS) as server:
+        results: list = []
+        thread = threading.Thread(
+            target=lambda: results.append(signed_request(server, "POST", "a=1", b"hi"))
+        )
+        thread.start()
+        response, raw = next_invocation(server)
+        event = json.loads(raw)
+        assert event["requestContext"]["identity"]["accessKey"] == "AKIDLOCAL"
+        assert event["body"] == "hi"
+        stream = open_stream(server, response.headers["Lambda-Runtime-Aws-Request-Id"])
+        send_chunk(stream, prelude({"statusCode": 200}) + b"streamed")
+        end_stream(stream)
+        thread.join(5)
+        assert results[0].status == 200
+        assert results[0].read() == b"streamed"
+
+
+def test_auth_none_lets_anyone_in():
+    with running_server(auth="NONE", credentials=KEYS) as server:
+        client = send_request(server, "GET", "/prod/stream")
+        answer(server, prelude({"statusCode": 200}) + b"open")
+        assert response_of(client, "GET").read() == b"open"
+
+
+def curl_with_sigv4() -> str:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    help_text = subprocess.run([curl, "--help", "all"], capture_output=True, text=True).stdout
+    if "--aws-sigv4" not in help_text:
+        pytest.skip("this curl has no --aws-sigv4")
+    return curl
+
+
+def test_curl_aws_sigv4_request_streams_through_iam():
+    curl = curl_with_sigv4()
+    with running_function(numbers, auth="IAM", credentials=KEYS) as server:
+        result = subprocess.run(
+            [
+                curl,
+                "-sS",
+                "--aws-sigv4",
+                f"aws:amz:{server.region}:execute-api",
+                "--user",
+                f"{KEYS.access_key_id}:{KEYS.secret_access_key}",
+                f"http://{server.host}:{server.port}/prod/stream",
+            ],
+            capture_output=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.decode().splitlines()[0] == "Number: 1"
+        unsigned = subprocess.run(
+            [curl, "-sS", f"http://{server.host}:{server.port}/prod/stream"],
+            capture_output=True,
+            timeout=30,
+        )
+        assert json.loads(unsigned.stdout) == {"message": "Missing Authentication Token"}
+
+
+def test_botocore_signed_request_streams_through_iam():
+    pytest.importorskip("botocore")
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    with running_function(numbers, auth="IAM", credentials=KEYS) as server:
+        url = f"http://{server.host}:{server.port}/prod/stream"
+        boto_request = AWSRequest("GET", url)
+        boto_keys = BotoCredentials(KEYS.access_key_id, KEYS.secret_access_key)
+        SigV4Auth(boto_keys, "execute-api", server.region).add_auth(boto_request)
+        connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
+        connection.request("GET", "/prod/stream", headers=dict(boto_request.headers.items()))
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.read().startswith(b"Number: 1\n")
+
+
+def test_request_without_query_body_or_path_parameters_has_api_gateways_nulls(server):
+    send_request(server, "GET", "/prod/stream")
+    _, raw = next_invocation(server)
+    event = json.loads(raw)
+    for name in (
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+        "stageVariables",
+        "body",
+    ):
+        assert event[name] is None, name
+    assert event["isBase64Encoded"] is False
+    context = event["requestContext"]
+    assert uuid.UUID(context["requestId"])
+    assert context["resourcePath"] == "/stream"
+    assert context["requestTimeEpoch"] / 1000 == pytest.approx(time.time(), abs=60)
+    assert event["headers"]["X-Amzn-Trace-Id"].startswith("Root=1-")
+
+
+def test_each_request_gets_a_fresh_request_id(server):
+    ids = []
+    for _ in range(2):
+        client = send_request(server, "GET", "/prod/stream")
+        response, raw = next_invocation(server)
+        ids.append(json.loads(raw)["requestContext"]["requestId"])
+        respond_buffered(
+            server, response.headers["Lambda-Runtime-Aws-Request-Id"], prelude({}), PRELUDE_TYPE
+        )
+        response_of(client, "GET").read()
+    assert ids[0] != ids[1]
+
+
+def test_request_body_over_api_gateways_10_mb_is_413(server):
+    connection = socket.create_connection((server.host, server.port), timeout=5)
+    connection.sendall(
+        b"POST /prod/stream HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+        % (MAX_API_REQUEST_BYTES + 1)
+    )
+    response = response_of(connection)
+    assert response.status == 413
+    assert json.loads(response.read()) == {"message": "Request Entity Too Large"}
+    assert not server._pending
+
+
+def test_request_body_between_6_and_10_mb_passes_api_gateway_but_not_lambda(server):
+    client = send_request(server, "POST", "/prod/stream", b"x" * (7 * 1024 * 1024))
+    response = response_of(client)
+    assert response.status == 413
+    assert not server._pending
+
+
+def test_content_length_set_by_the_function_is_kept_and_the_body_is_not_chunked(server):
+    client = send_request(server, "GET", "/prod/stream")
+    answer(server, prelude({"headers": {"Content-Length": "5"}}) + b"hello")
+    response = response_of(client, "GET")
+    assert response.headers["Content-Length"] == "5"
+    assert response.headers.get("Transfer-Encoding") is None
+    assert response.read() == b"hello"
+
+
+def test_content_length_longer_than_the_body_cuts_the_response(server):
+    client = send_request(server, "GET", "/prod/stream")
+    answer(server, prelude({"headers": {"Content-Length": "50"}}) + b"short")
+    with pytest.raises(CUT):
+        response_of(client, "GET").read()
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [bytes(range(256))],  # binary, every byte value
+        [gzip.compress(b"Number: 1\n" * 100)],
+        ["h\u00e9llo \u2603".encode()[:2], "h\u00e9llo \u2603".encode()[2:]],  # é split in two
+    ],
+    ids=["binary", "gzip", "utf8-split"],
+)
+def test_body_bytes_pass_through_untouched(pieces):
+    def handler(event, writer, context):
+        writer.write_status_and_headers(200, {"Content-Encoding": "identity"})
+        for piece in pieces:
+            writer.write(piece)
+
+    with running_function(handler) as server:
+        response = request(server, "GET", "/prod/stream")
+        assert response.read() == b"".join(pieces)
+
+
+def test_empty_throttling_bucket_answers_429_without_invoking():
+    tokens = iter([True, False])
+    with running_server(throttle=lambda: next(tokens)) as server:
+        first = send_request(server, "GET", "/prod/stream")
+        queued(server, 1)
+        second = response_of(send_request(server, "GET", "/prod/stream"), "GET")
+        assert second.status == 429
+        assert json.loads(second.read()) == {"message": "Too Many Requests"}
+        assert len(server._pending) == 1
+        first.close()
+
+
+def test_api_gateway_access_log_record_has_streaming_timings():
+    records: list[dict] = []
+    with running_function(numbers, access_log=records.append) as server:
+        request(server, "GET", "/prod/stream?x=1").read()
+        wait_until(lambda: len(records) == 1)
+    (record,) = records
+    assert record["resourcePath"] == "/stream"
+    assert record["path"] == "/prod/stream"
+    assert record["status"] == 200
+    assert record["responseLength"] == len("Number: 1\nNumber: 2\nNumber: 3\nStreaming complete!\n")
+    assert record["integration.responseTransferMode"] == "STREAM"
+    assert uuid.UUID(record["integration.requestId"])
+    first = record["integration.timeToFirstContent"]
+    assert 0 <= record["integration.timeToAllHeaders"] <= first <= record["responseLatency"]
+
+
+def test_access_log_is_one_json_line_on_stderr_by_default(capfd):
+    with running_server() as server:
+        response_of(send_request(server, "GET", "/nowhere"), "GET").read()
+        wait_until(lambda: "/nowhere" in capfd.readouterr().err or False)
+
+
+# Several clients at once
+
+
+def blocking_handler(release: threading.Event, started: list):
+    def handler(event, writer, context):
+        started.append(context.aws_request_id)
+        writer.write_status_and_headers(200, {})
+        writer.write("begun\n")
+        release.wait(5)
+        writer.write("done\n")
+
+    return handler
+
+
+@contextmanager
+def environments(handler: Callable, count: int, **options: object) -> Iterator[LocalServer]:
+    with running_server(**options) as server:
+        pool = ExecutionEnvironments(server, handler, count)
+        pool.start()
+        yield server
+
+
+def test_one_environment_serves_requests_one_after_the_other():
+    release, started = threading.Event(), []
+    with environments(blocking_handler(release, started), 1) as server:
+        first = request(server, "GET", "/prod/stream")
+        assert first.read1(100) == b"begun\n"
+        second = send_request(server, "GET", "/prod/stream")
+        queued(server, 1)  # waits while the only environment is busy
+        assert len(started) == 1
+        release.set()
+        assert first.read() == b"done\n"
+        assert response_of(second, "GET").read() == b"begun\ndone\n"
+
+
+def test_two_environments_serve_two_requests_at_once():
+    release, started = threading.Event(), []
+    with environments(blocking_handler(release, started), 2) as server:
+        first = request(server, "GET", "/prod/stream")
+        second = request(server, "GET", "/prod/stream")
+        assert first.read1(100) == b"begun\n"
+        assert second.read1(100) == b"begun\n"  # both started before either finished
+        release.set()
+        assert first.read() == second.read() == b"done\n"
+
+
+def test_timed_out_environment_is_replaced_and_the_next_request_is_served(caplog):
+    release, started = threading.Event(), []
+    with environments(blocking_handler(release, started), 1, timeout_seconds=0.3) as server:
+        stuck = request(server, "GET", "/prod/stream")
+        assert stuck.read1(100) == b"begun\n"
+        with pytest.raises(CUT):
+            stuck.read()
+        assert "Task timed out after 0.30 seconds" in caplog.text
+        release.set()  # the replacement and the overrunning thread both serve this
+        assert request(server, "GET", "/prod/stream").read() == b"begun\ndone\n"
+        # Once the overrunning handler returns, its thread is turned away: one environment again.
+        wait_until(
+            lambda: sum(t.name.startswith("lambda-runtime") for t in threading.enumerate()) == 1
+        )
