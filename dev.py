@@ -37,8 +37,11 @@ VENV_STAMP = VENV / ".requirements-dev.sha256"
 
 DEMO_DESTINATION = Path("demo") / "streaming-numbers"
 DEMO_PACKAGE = "streaming_numbers"
-DEMO_API_PATH = "/prod/stream"  # the defaults: stage_name "prod", api_path "/stream"
 PREFERRED_PORT = 7000
+# Throwaway keys for local mode's SigV4 check (auth IAM): it verifies signatures against the keys in
+# its environment, so the demo gives it these and signs with them. Your own keys are never used.
+DEMO_ACCESS_KEY_ID = "LOCALDEMOACCESSKEY"
+DEMO_SECRET_ACCESS_KEY = "local-demo-secret-not-a-real-key"
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 
@@ -52,6 +55,9 @@ LOCAL_MODE_VARIABLES = (
     "LOCAL_LAMBDA_PORT",
     "LOCAL_LAMBDA_INVOCATION_ENDPOINT",
     "STREAM_PAUSE_MS",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 )
 
 
@@ -166,6 +172,15 @@ def render_demo(python: Path) -> Path:
             f"the rendered project has no {DEMO_PACKAGE}/ package: the template is incomplete"
         )
     return destination
+
+
+def read_answers(project: Path) -> dict[str, str]:
+    """The top-level answers of .copier-answers.yml (plain `name: value` lines; no YAML parser)."""
+    answers = {}
+    for line in (project / ".copier-answers.yml").read_text().splitlines():
+        if match := re.fullmatch(r"(\w+): *(.*?) *", line):
+            answers[match[1]] = match[2].strip("'\"")
+    return answers
 
 
 def pick_port() -> int:
@@ -291,7 +306,12 @@ def sigint_enabled_for_children() -> Iterator[None]:
 def local_mode(project: Path, port: int) -> Iterator[LocalMode]:
     environment = {k: v for k, v in os.environ.items() if k not in LOCAL_MODE_VARIABLES}
     environment.pop("PYTHONPATH", None)
-    environment.update(LOCAL_LAMBDA_PORT=str(port), PYTHONUNBUFFERED="1")
+    environment.update(
+        LOCAL_LAMBDA_PORT=str(port),
+        PYTHONUNBUFFERED="1",
+        AWS_ACCESS_KEY_ID=DEMO_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=DEMO_SECRET_ACCESS_KEY,
+    )
     with sigint_enabled_for_children():
         process = subprocess.Popen(
             [sys.executable, "-m", DEMO_PACKAGE],
@@ -357,7 +377,21 @@ def command_demo() -> int:
                 " streams the body chunked:",
                 flush=True,
             )
-            lines = stream_with_curl(["-N", "-i", f"{base}{DEMO_API_PATH}"])
+            answers = read_answers(project)
+            api_url = (
+                f"{base}/{answers.get('stage_name', 'prod')}{answers.get('api_path', '/stream')}"
+            )
+            signing = []
+            if answers.get("auth", "IAM") == "IAM":
+                region = answers.get("aws_region", "us-east-1")
+                signing = ["--aws-sigv4", f"aws:amz:{region}:execute-api"]
+                signing += ["--user", f"{DEMO_ACCESS_KEY_ID}:{DEMO_SECRET_ACCESS_KEY}"]
+                print(
+                    "auth is IAM, so local mode checks SigV4 signatures as API Gateway does; the"
+                    " demo signs\nwith the throwaway keys it gave local mode.",
+                    flush=True,
+                )
+            lines = stream_with_curl(["-N", "-i", *signing, api_url])
         except DevError as error:
             raise DevError(f"{error}\n{server.diagnostics()}") from None
         status = lines[0].split() if lines else []

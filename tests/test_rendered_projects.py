@@ -9,6 +9,8 @@ variant to one worker.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import importlib.util
 import json
@@ -25,6 +27,7 @@ import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -67,7 +70,13 @@ CONTROLLED_VARIABLES = (
     "STREAM_PAUSE_MS",
     "PYTHONPATH",
     "PYTEST_ADDOPTS",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
 )
+# With auth IAM, local mode checks SigV4 against the keys in its environment: give it these.
+LOCAL_ACCESS_KEY_ID = "AKIDLOCALTESTS"
+LOCAL_SECRET_ACCESS_KEY = "local-tests-secret"
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,22 @@ class Variant:
     @property
     def api_gateway_path(self) -> str:
         return f"/{self.answers['stage_name']}{self.answers['api_path']}"
+
+    @property
+    def signed(self) -> bool:
+        return self.answers["auth"] == "IAM"
+
+    @property
+    def curl_signing(self) -> list[str]:
+        """curl's own SigV4 signing, as the README shows it, when the API uses IAM auth."""
+        if not self.signed:
+            return []
+        return [
+            "--aws-sigv4",
+            f"aws:amz:{self.answers['aws_region']}:execute-api",
+            "--user",
+            f"{LOCAL_ACCESS_KEY_ID}:{LOCAL_SECRET_ACCESS_KEY}",
+        ]
 
 
 # Each variant's tests form one xdist group: with `--dist loadgroup` one worker renders it, once.
@@ -268,6 +293,8 @@ def local_mode(variant: Variant) -> Iterator[LocalMode]:
                 LOCAL_LAMBDA_HOST="127.0.0.1",
                 LOCAL_LAMBDA_PORT="0",
                 STREAM_PAUSE_MS=str(LOCAL_PAUSE_MS),
+                AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY_ID,
+                AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_ACCESS_KEY,
             ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -309,14 +336,67 @@ def split_lines(pending: bytes, at: float, lines: list[tuple[float, bytes]]) -> 
     return rest
 
 
+def sigv4_headers(host: str, method: str, path: str, body: bytes, region: str) -> dict[str, str]:
+    """Sign a request without a query string for execute-api with AWS Signature Version 4.
+
+    Written from AWS's description of the algorithm, independently of the project's verifier.
+    """
+    amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    scope = f"{amz_date[:8]}/{region}/execute-api/aws4_request"
+    signed_headers = [f"host:{host}", f"x-amz-date:{amz_date}"]
+    payload_hash = hashlib.sha256(body).hexdigest()
+    # method, URI, query, headers (each line, then an empty line), their names, payload hash
+    canonical_request = "\n".join(
+        [method, path, "", *signed_headers, "", "host;x-amz-date", payload_hash]
+    )
+    string_to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            amz_date,
+            scope,
+            hashlib.sha256(canonical_request.encode()).hexdigest(),
+        ]
+    )
+    key = f"AWS4{LOCAL_SECRET_ACCESS_KEY}".encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    credential = f"{LOCAL_ACCESS_KEY_ID}/{scope}"
+    return {
+        "Host": host,
+        "X-Amz-Date": amz_date,
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, "
+        f"SignedHeaders=host;x-amz-date, Signature={signature}",
+    }
+
+
+def call_api_gateway_view(
+    server: LocalMode, variant: Variant, *, sign: bool | None = None
+) -> StreamedResponse:
+    """GET /<stage><api_path>, signed when the variant's API uses IAM auth (or as `sign` says)."""
+    headers = {}
+    if variant.signed if sign is None else sign:
+        host = f"{server.host}:{server.port}"
+        region = str(variant.answers["aws_region"])
+        headers = sigv4_headers(host, "GET", variant.api_gateway_path, b"", region)
+    return stream_with_http_client(
+        server.host, server.port, "GET", variant.api_gateway_path, headers=headers
+    )
+
+
 def stream_with_http_client(
-    host: str, port: int, method: str, path: str, body: bytes | None = None
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> StreamedResponse:
     """One request with http.client, reading the (chunked) body chunk by chunk as it arrives."""
     connection = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT_SECONDS)
     try:
         started = time.monotonic()
-        connection.request(method, path, body=body)
+        connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
         lines: list[tuple[float, bytes]] = []
         received, pending = bytearray(), b""
@@ -413,9 +493,7 @@ def test_invoke_streams_the_raw_response_line_by_line(variant: Variant) -> None:
 @per_variant
 def test_api_gateway_view_streams_status_headers_and_lines(variant: Variant) -> None:
     with local_mode(variant) as server:
-        response = stream_with_http_client(
-            server.host, server.port, "GET", variant.api_gateway_path
-        )
+        response = call_api_gateway_view(server, variant)
     assert response.status == 200, response
     assert_example_headers(response.headers)
     assert response.body.decode().splitlines() == EXAMPLE_LINES
@@ -428,7 +506,8 @@ def test_curl_sees_each_line_as_it_arrives(variant: Variant) -> None:
     with local_mode(variant) as server:
         base = f"http://{server.host}:{server.port}"
         invoke_lines, _ = stream_with_curl(["-N", "--data", SEED_EVENT.decode(), f"{base}/invoke"])
-        api_lines, _ = stream_with_curl(["-N", "-i", f"{base}{variant.api_gateway_path}"])
+        api_url = f"{base}{variant.api_gateway_path}"
+        api_lines, _ = stream_with_curl(["-N", "-i", *variant.curl_signing, api_url])
     invoke_body = b"\n".join(line for _, line in invoke_lines)
     assert_raw_stream(StreamedResponse(200, {}, invoke_body, invoke_lines))
     response = parse_curl_include(api_lines)
@@ -440,11 +519,22 @@ def test_curl_sees_each_line_as_it_arrives(variant: Variant) -> None:
 @per_variant
 def test_ctrl_c_stops_local_mode_promptly_without_traceback(variant: Variant) -> None:
     with local_mode(variant) as server:
-        served = stream_with_http_client(server.host, server.port, "GET", variant.api_gateway_path)
+        served = call_api_gateway_view(server, variant)
         assert served.status == 200
         returncode = server.stop()
     assert returncode in (0, 130), f"exit code {returncode} after SIGINT\n{server.output()}"
     assert "Traceback" not in server.stderr(), server.output()
+
+
+@per_variant
+def test_api_gateway_view_wants_a_signature_exactly_when_auth_is_iam(variant: Variant) -> None:
+    with local_mode(variant) as server:
+        unsigned = call_api_gateway_view(server, variant, sign=False)
+    if variant.signed:
+        assert unsigned.status == 403, unsigned
+        assert "message" in json.loads(unsigned.body), unsigned
+    else:
+        assert unsigned.status == 200, unsigned
 
 
 @per_variant
