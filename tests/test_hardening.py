@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TEMPLATE_ROOT, render
 from test_sam_template import TOGGLES, VARIANTS, Project, rendered_projects
 
 # What `minimal` fails in checkov (SAM file), and which of those each toggle fixes on its own.
@@ -743,3 +744,44 @@ def test_security_doc_states_the_caveats(projects: Callable[[str], Project]) -> 
     security = (project.root / "docs" / "SECURITY.md").read_text()
     assert "not emulated" in security
     assert '429 `{"message":"Too Many Requests"}`' in security
+
+
+# ------------------------------------------------------------------------------------ questions
+
+HARDENING_REFUSED = [
+    ("throttling_rate_limit", {"throttling": True, "throttling_rate_limit": 0}, "more than 0"),
+    ("throttling_rate_limit", {"throttling": True, "throttling_rate_limit": -5}, "more than 0"),
+    ("throttling_burst_limit", {"throttling": True, "throttling_burst_limit": 0}, "between 1"),
+    ("waf_rate_limit", {"waf": True, "waf_rate_limit": 9}, "between 10 and 2000000000"),
+    ("reserved_concurrency", {"concurrency_limit": True, "reserved_concurrency": 0}, "at least 1"),
+    ("log_retention_days", {"log_retention_days": 10}, "must be one of 1, 3, 5, 7, 14, 30"),
+    ("log_retention_days", {"log_retention_days": 0}, "must be one of"),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "answers", "message"),
+    [pytest.param(*case, id=f"{case[0]}={case[1][case[0]]}") for case in HARDENING_REFUSED],
+)
+def test_hardening_numbers_are_validated(
+    tmp_path: Path, question: str, answers: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"question '{question}'") as refusal:
+        render(tmp_path / "project", **answers)
+    assert message in str(refusal.value)
+    assert not (tmp_path / "project").exists()
+
+
+def test_security_profile_is_a_choice(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Invalid choice for 'security_profile'"):
+        render(tmp_path / "project", security_profile="paranoid")
+
+
+def test_every_hardening_question_has_a_help_that_says_what_it_costs() -> None:
+    import yaml
+
+    questions = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())
+    for toggle in TOGGLES:
+        help_text = " ".join(questions[toggle]["help"].split())
+        assert "$" in help_text or "Free" in help_text, toggle
+        assert "pick it" in help_text.lower(), toggle
