@@ -1,6 +1,7 @@
-"""The questions in copier.yml: their defaults, the answers derived from project_name, and every refusal.
+"""The questions in copier.yml: their defaults, the answers derived from project_name, refusals.
 
-A refused answer fails before Copier writes anything, so the negative tests are fast and leave no project.
+A refused answer fails before Copier writes anything: the negative tests are fast, leave no project.
+The hardening questions' own refusals are tested in test_hardening.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import TEMPLATE_ROOT, render
+from test_hardening import HARDENING_REFUSED
 
 DEFAULTS: dict[str, Any] = {
     "project_name": "streaming-numbers",
@@ -28,7 +30,22 @@ DEFAULTS: dict[str, Any] = {
     "stage_name": "prod",
     "api_path": "/stream",
     "auth": "IAM",
+    # the `recommended` security profile
+    "security_profile": "recommended",
+    "access_logging": True,
+    "throttling": True,
+    "throttling_rate_limit": 10.0,
+    "throttling_burst_limit": 20,
+    "waf": False,
+    "concurrency_limit": False,
+    "kms_encryption": False,
+    "dead_letter_queue": False,
+    "vpc": False,
+    "log_retention_days": 30,
+    "tracing": True,
 }
+# Asked only when their toggle is on, so absent from the defaults' answers.
+SUB_QUESTIONS = {"waf_rate_limit", "reserved_concurrency"}
 
 
 def _answers(project: Path) -> dict[str, Any]:
@@ -51,7 +68,7 @@ def test_defaults_render_and_are_recorded_in_the_answers_file(default_project: P
 
 
 def test_every_asked_question_has_a_tested_default() -> None:
-    assert sorted(_questions()) == sorted(DEFAULTS)
+    assert sorted(_questions()) == sorted([*DEFAULTS, *SUB_QUESTIONS])
 
 
 @pytest.mark.parametrize(
@@ -181,7 +198,8 @@ def test_choice_outside_the_list_is_refused_with_the_list(
 
 def test_every_validated_question_has_a_refusal_test() -> None:
     validated = {name for name, spec in _questions().items() if "validator" in spec}
-    assert validated == {question for question, _, _ in REFUSED}
+    tested = {question for question, _, _ in REFUSED + HARDENING_REFUSED}
+    assert validated == tested
 
 
 @pytest.mark.parametrize(
