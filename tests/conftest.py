@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,22 +22,6 @@ def render(destination: Path, **answers: object) -> Path:
         quiet=True,
     )
     return destination
-
-
-def run_in(
-    project: Path, *command: str, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """Run `command` in a rendered project with the template's interpreter, capturing its output."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("PYTHONPATH", None)
-    return subprocess.run(
-        [sys.executable if command[0] == "python" else command[0], *command[1:]],
-        cwd=project,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="session")
