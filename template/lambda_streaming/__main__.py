@@ -1,6 +1,17 @@
-"""``python -m lambda_streaming``: run the handler that ``_HANDLER`` names (as in Lambda)."""
+"""``python -m lambda_streaming``: run the handler that ``_HANDLER`` names (as in Lambda).
 
-from .main import main
+The exec wrapper starts the function this way. In Lambda only the loop's modules are imported,
+which keeps the cold start short; local mode's server loads only when it is needed.
+"""
+
+import os
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+        from .runtime import run_in_lambda
+
+        run_in_lambda()
+    else:
+        from .main import main
+
+        main()

@@ -5,26 +5,63 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
-@dataclass(frozen=True, slots=True)
 class Context:
-    """What Lambda tells the handler about this invocation (names as in Lambda's Python runtime)."""
+    """What Lambda tells the handler about this invocation (names as in Lambda's Python runtime).
 
-    aws_request_id: str
-    deadline_ms: int
-    invoked_function_arn: str
-    function_name: str
-    function_version: str
-    memory_limit_in_mb: int
-    log_group_name: str
-    log_stream_name: str
-    trace_id: str | None = None
-    client_context: str | None = None  # raw JSON from Lambda-Runtime-Client-Context, if any
-    identity: str | None = None  # raw JSON from Lambda-Runtime-Cognito-Identity, if any
+    A plain class with slots rather than a dataclass: ``dataclasses`` costs milliseconds of cold
+    start, and the context is built once per invocation.
+    """
+
+    __slots__ = (
+        "aws_request_id",
+        "client_context",
+        "deadline_ms",
+        "function_name",
+        "function_version",
+        "identity",
+        "invoked_function_arn",
+        "log_group_name",
+        "log_stream_name",
+        "memory_limit_in_mb",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        aws_request_id: str,
+        deadline_ms: int,
+        invoked_function_arn: str,
+        function_name: str,
+        function_version: str,
+        memory_limit_in_mb: int,
+        log_group_name: str,
+        log_stream_name: str,
+        trace_id: str | None = None,
+        client_context: str | None = None,
+        identity: str | None = None,
+    ) -> None:
+        self.aws_request_id = aws_request_id
+        self.deadline_ms = deadline_ms
+        self.invoked_function_arn = invoked_function_arn
+        self.function_name = function_name
+        self.function_version = function_version
+        self.memory_limit_in_mb = memory_limit_in_mb
+        self.log_group_name = log_group_name
+        self.log_stream_name = log_stream_name
+        self.trace_id = trace_id
+        self.client_context = client_context  # raw JSON of Lambda-Runtime-Client-Context
+        self.identity = identity  # raw JSON of Lambda-Runtime-Cognito-Identity
+
+    def __repr__(self) -> str:
+        return f"Context(aws_request_id={self.aws_request_id!r}, function={self.function_name!r})"
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before Lambda stops the function (0 once the deadline has passed)."""
@@ -52,12 +89,23 @@ class Context:
 
 
 class _RequestIdFilter(logging.Filter):
-    """Stamps every record with the id of the invocation in progress."""
+    """Stamps every record with the id of the invocation in progress.
 
-    request_id = ""
+    The id is kept per thread, so that local mode's several execution environments (threads) log
+    their own; threads a handler starts itself see the id of the invocation in progress.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latest = ""
+        self.per_thread = threading.local()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.aws_request_id = self.request_id
+        request_id = getattr(self.per_thread, "request_id", None)
+        if request_id is None:  # a thread no runtime runs in
+            # local mode's server is not part of any invocation; a handler's own threads are
+            request_id = "" if record.name.startswith("lambda_streaming.local") else self.latest
+        record.aws_request_id = request_id
         return True
 
 
@@ -65,7 +113,8 @@ _request_id_filter = _RequestIdFilter()
 
 
 def set_request_id(request_id: str) -> None:
-    _request_id_filter.request_id = request_id
+    _request_id_filter.per_thread.request_id = request_id
+    _request_id_filter.latest = request_id
 
 
 def install_logging(environ: Mapping[str, str] = os.environ) -> None:
@@ -75,13 +124,12 @@ def install_logging(environ: Mapping[str, str] = os.environ) -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_request_id_filter)
-    handler.setFormatter(
-        logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
-            "%Y-%m-%dT%H:%M:%S",
-        )
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        "%Y-%m-%dT%H:%M:%S",
     )
-    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
     root.addHandler(handler)
     level = environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper()
     root.setLevel(level if level in logging.getLevelNamesMapping() else logging.INFO)

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
 class RestProxyEvent:
-    """The fields of a REST proxy event a handler usually needs; ``raw`` keeps all of them."""
+    """Read-only properties over the parsed event; ``raw`` keeps every field.
 
-    http_method: str
-    path: str
-    resource: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    multi_value_headers: Mapping[str, list[str]] = field(default_factory=dict)
-    query_string_parameters: Mapping[str, str] = field(default_factory=dict)
-    multi_value_query_string_parameters: Mapping[str, list[str]] = field(default_factory=dict)
-    path_parameters: Mapping[str, str] = field(default_factory=dict)
-    stage_variables: Mapping[str, str] = field(default_factory=dict)
-    request_context: Mapping[str, Any] = field(default_factory=dict)
-    body: str | None = None
-    is_base64_encoded: bool = False
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    API Gateway sends ``null``, not ``{}``, for the maps it has nothing for: the properties give
+    empty maps instead, so handlers need no ``None`` checks. (A plain class, not a dataclass: the
+    handler imports it at cold start.)
+    """
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
 
     @classmethod
     def parse(cls, event: bytes | str) -> RestProxyEvent | None:
@@ -36,22 +31,58 @@ class RestProxyEvent:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("httpMethod"), str):
             return None
-        return cls(
-            http_method=data["httpMethod"],
-            path=data.get("path") or "",
-            resource=data.get("resource") or "",
-            # API Gateway sends null, not {}, for the maps it has nothing for.
-            headers=data.get("headers") or {},
-            multi_value_headers=data.get("multiValueHeaders") or {},
-            query_string_parameters=data.get("queryStringParameters") or {},
-            multi_value_query_string_parameters=data.get("multiValueQueryStringParameters") or {},
-            path_parameters=data.get("pathParameters") or {},
-            stage_variables=data.get("stageVariables") or {},
-            request_context=data.get("requestContext") or {},
-            body=data.get("body"),
-            is_base64_encoded=bool(data.get("isBase64Encoded")),
-            raw=data,
-        )
+        return cls(data)
+
+    def __repr__(self) -> str:
+        return f"RestProxyEvent({self.http_method} {self.path})"
+
+    @property
+    def http_method(self) -> str:
+        return self.raw["httpMethod"]  # type: ignore[no-any-return]
+
+    @property
+    def path(self) -> str:
+        return self.raw.get("path") or ""
+
+    @property
+    def resource(self) -> str:
+        return self.raw.get("resource") or ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.raw.get("headers") or {}
+
+    @property
+    def multi_value_headers(self) -> dict[str, list[str]]:
+        return self.raw.get("multiValueHeaders") or {}
+
+    @property
+    def query_string_parameters(self) -> dict[str, str]:
+        return self.raw.get("queryStringParameters") or {}
+
+    @property
+    def multi_value_query_string_parameters(self) -> dict[str, list[str]]:
+        return self.raw.get("multiValueQueryStringParameters") or {}
+
+    @property
+    def path_parameters(self) -> dict[str, str]:
+        return self.raw.get("pathParameters") or {}
+
+    @property
+    def stage_variables(self) -> dict[str, str]:
+        return self.raw.get("stageVariables") or {}
+
+    @property
+    def request_context(self) -> dict[str, Any]:
+        return self.raw.get("requestContext") or {}
+
+    @property
+    def body(self) -> str | None:
+        return self.raw.get("body")
+
+    @property
+    def is_base64_encoded(self) -> bool:
+        return bool(self.raw.get("isBase64Encoded"))
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """A request header by name, whatever its case (HTTP header names are case-insensitive)."""
@@ -63,6 +94,11 @@ class RestProxyEvent:
 
     def body_bytes(self) -> bytes:
         """The request body as bytes, decoded from base64 when API Gateway encoded it."""
-        if self.body is None:
+        body = self.body
+        if body is None:
             return b""
-        return base64.b64decode(self.body) if self.is_base64_encoded else self.body.encode()
+        if self.is_base64_encoded:
+            import base64  # only binary bodies need it
+
+            return base64.b64decode(body)
+        return body.encode()

@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from .runtime import main_loop
+from .runtime import handler_from_environment, run_in_lambda
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,21 +33,12 @@ def main(
     argv: list[str] | None = None,
 ) -> None:
     """Run ``_HANDLER`` (or ``handler``) in Lambda, or locally behind an emulated API Gateway."""
-    settings = settings or FunctionSettings()
-    task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
-    if task_root not in sys.path:
-        sys.path.insert(0, task_root)  # Lambda resolves the handler from the task root
-    handler_spec = os.environ.get("_HANDLER") or handler
-    if not handler_spec:
-        sys.exit(
-            "no handler: set _HANDLER=module.attribute, for example my_package.handler.handler"
-        )
-    runtime_api = os.environ.get("AWS_LAMBDA_RUNTIME_API")
-    if runtime_api:
-        main_loop(handler_spec, runtime_api)
-    else:
-        options = local_options(sys.argv[1:] if argv is None else argv)
-        sys.exit(run_local(handler_spec, settings, options))
+    if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+        run_in_lambda(handler)
+        return
+    handler_spec = handler_from_environment(handler)
+    options = local_options(sys.argv[1:] if argv is None else argv)
+    sys.exit(run_local(handler_spec, settings or FunctionSettings(), options))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,11 @@ Facts (shared/design/STREAMING-PROTOCOL.md):
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Iterable, Mapping
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 RUNTIME_API_VERSION = "2018-06-01"
 PRELUDE_CONTENT_TYPE = "application/vnd.awslambda.http-integration-response"
@@ -99,6 +101,8 @@ def error_payload(
 
 def error_trailers(header_error_type: str, payload: Mapping[str, object]) -> dict[str, str]:
     """Trailer fields that report an error after the body started (section 1.1, point 3)."""
+    import base64  # only failures pay for it
+
     body = base64.b64encode(json.dumps(payload).encode()).decode("ascii")
     return {ERROR_TYPE_HEADER: header_error_type, ERROR_BODY_TRAILER: body}
 

@@ -6,36 +6,25 @@ error trailers; a handler that cannot be imported goes to ``/init/error`` and th
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import os
 import sys
-import traceback
-from collections.abc import Callable
-from typing import Any, Protocol
 
 from .context import Context, install_logging, set_request_id
 from .protocol import error_payload, error_trailers, function_error_type
 from .runtime_api import Invocation, RuntimeApiClient, RuntimeApiError, RuntimeApiGone
 from .writer import ResponseStreamWriter
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .handlers import HandlerFunction, StreamingHandler
+    from .runtime_api import StreamingResponse
+
+    Handler = HandlerFunction | StreamingHandler
+
 logger = logging.getLogger("lambda_streaming")
-
-
-class HandlerFunction(Protocol):
-    """``def handler(event: bytes, writer, context)``, plain or ``async``."""
-
-    def __call__(self, event: bytes, writer: ResponseStreamWriter, context: Context) -> Any: ...
-
-
-class StreamingHandler(Protocol):
-    """An object whose ``handle`` has the handler's shape (the Swift runtime's protocol)."""
-
-    def handle(self, event: bytes, writer: ResponseStreamWriter, context: Context) -> Any: ...
-
-
-Handler = HandlerFunction | StreamingHandler
 
 
 class HandlerInitError(Exception):
@@ -53,8 +42,10 @@ def load_handler(spec: str) -> HandlerFunction:
         raise HandlerInitError(
             "Runtime.MalformedHandlerName", f"handler {spec!r} is not of the form module.attribute"
         )
+    from importlib import import_module
+
     try:
-        module = importlib.import_module(module_name)
+        module = import_module(module_name)
     except Exception as error:  # an import error, a syntax error, or whatever the module raised
         raise HandlerInitError(
             "Runtime.ImportModuleError", f"Unable to import module {module_name!r}: {error}"
@@ -70,7 +61,7 @@ def load_handler(spec: str) -> HandlerFunction:
 
 def as_handler_function(target: Any, name: str = "handler") -> HandlerFunction:
     """Accept a function, an object with ``handle``, or a class whose instances have one."""
-    if inspect.isclass(target) and callable(getattr(target, "handle", None)):
+    if isinstance(target, type) and callable(getattr(target, "handle", None)):
         target = target()
     handle = getattr(target, "handle", None)
     if callable(handle):
@@ -133,7 +124,7 @@ class _Runner:
         context = Context.from_invocation(request_id, invocation.headers)
         try:
             result = self._handle(invocation.event, writer, context)
-            if inspect.isawaitable(result):
+            if hasattr(result, "__await__"):  # an async handler's coroutine
                 self._run_coroutine(result)
             if not writer.finished:
                 writer.finish()
@@ -154,9 +145,11 @@ class _Runner:
         client: RuntimeApiClient,
         request_id: str,
         writer: ResponseStreamWriter,
-        stream: Any,
+        stream: StreamingResponse,
         error: Exception,
     ) -> None:
+        import traceback  # only failures pay for it
+
         name = type(error).__name__
         stack = traceback.format_exception(error)
         payload = error_payload(name, str(error), traceback.format_tb(error.__traceback__))
@@ -174,15 +167,29 @@ class _Runner:
             logger.warning("could not report the error to the Runtime API: %s", report_error)
 
 
-def _close(stream: Any) -> None:
+def _close(stream: StreamingResponse) -> None:
     response = stream.close()
     if response.status != 202:
         logger.warning("the Runtime API answered %s to the response", response.status)
 
 
-def main_loop(handler: str, runtime_api: str, exit: Callable[[int], Any] = sys.exit) -> None:
+def handler_from_environment(default: str | None = None) -> str:
+    """``_HANDLER`` (or ``default``), importable from the task root as Lambda imports it."""
+    task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    if task_root not in sys.path:
+        sys.path.insert(0, task_root)
+    handler = os.environ.get("_HANDLER") or default
+    if not handler:
+        sys.exit(
+            "no handler: set _HANDLER=module.attribute, for example my_package.handler.handler"
+        )
+    return handler
+
+
+def run_in_lambda(default_handler: str | None = None) -> None:
     """Lambda mode: serve until the Runtime API goes away; exit non-zero after an init error."""
+    handler = handler_from_environment(default_handler)
     try:
-        serve(handler, runtime_api)
+        serve(handler, os.environ["AWS_LAMBDA_RUNTIME_API"])
     except HandlerInitError:
-        exit(1)
+        sys.exit(1)

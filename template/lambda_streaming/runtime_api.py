@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .protocol import (
+    CRLF,
     ERROR_BODY_TRAILER,
     ERROR_TYPE_HEADER,
     PRELUDE_CONTENT_TYPE,
     RUNTIME_API_VERSION,
+    chunk_size_line,
     end_of_body,
     request_head,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class RuntimeApiError(Exception):
@@ -29,20 +33,26 @@ class RuntimeApiGone(RuntimeApiError):
     """The Runtime API closed, refused the connection or answered 500: the runtime must exit."""
 
 
-@dataclass(frozen=True, slots=True)
+class Response:
+    """One answer of the Runtime API. (Plain classes here: dataclasses cost cold-start time.)"""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers  # lower-cased names
+        self.body = body
+
+
 class Invocation:
     """One event from ``GET /runtime/invocation/next``."""
 
-    request_id: str
-    event: bytes
-    headers: Mapping[str, str]  # lower-cased names
+    __slots__ = ("event", "headers", "request_id")
 
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    headers: Mapping[str, str]  # lower-cased names
-    body: bytes
+    def __init__(self, request_id: str, event: bytes, headers: dict[str, str]) -> None:
+        self.request_id = request_id
+        self.event = event
+        self.headers = headers  # lower-cased names
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -128,23 +138,24 @@ class StreamingResponse:
     def started(self) -> bool:
         return self._connection is not None
 
-    def send(self, *buffers: bytes | memoryview) -> None:
-        """Send ``buffers`` in one system call where the kernel takes them all (no copies)."""
+    def send_chunk(self, data: bytes | bytearray | memoryview) -> None:
+        """Send one chunk now: size line, data and CRLF in one system call, without copying data."""
+        size = len(data)
+        size_line = chunk_size_line(size)
         connection = self._connection
         if connection is None:
             connection = self._connection = connect(self._address)
-            buffers = (self._head, *buffers)
-        total = sum(len(buffer) for buffer in buffers)
-        sent = connection.sendmsg(buffers)
-        if sent < total:  # a partial send: rare on a blocking socket, but legal
-            connection.sendall(b"".join(buffers)[sent:])
+            size_line = self._head + size_line
+        sent = connection.sendmsg((size_line, data, CRLF))
+        if sent < len(size_line) + size + 2:  # a partial send: rare on a blocking socket, but legal
+            connection.sendall(b"".join((size_line, data, CRLF))[sent:])
 
     def close(self, trailers: Mapping[str, str] | None = None) -> Response:
         """End the body (with trailers if any), read Lambda's answer and close the connection."""
-        if self._connection is None:
-            self.send()
         connection = self._connection
-        assert connection is not None
+        if connection is None:
+            connection = self._connection = connect(self._address)
+            connection.sendall(self._head)
         try:
             connection.sendall(end_of_body(trailers))
             response, _ = read_response(connection)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
+from .protocol import DEFAULT_PRELUDE, encode_prelude
 
-from .protocol import CRLF, DEFAULT_PRELUDE, chunk_size_line, encode_prelude
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Protocol
 
+    class ResponseSink(Protocol):
+        """Where the chunks go: the Runtime API's streamed response, or a list in tests."""
 
-class ResponseSink(Protocol):
-    """Where the framed bytes go: the Runtime API in Lambda and in local mode, a list in tests."""
-
-    def send(self, *buffers: bytes | memoryview) -> None: ...
+        def send_chunk(self, data: bytes | bytearray | memoryview) -> None: ...
 
 
 class StreamStateError(RuntimeError):
@@ -58,7 +59,7 @@ class ResponseStreamWriter:
         prelude = encode_prelude(
             status_code, headers, multi_value_headers=multi_value_headers, cookies=cookies
         )
-        self._send_chunk(prelude)
+        self._sink.send_chunk(prelude)
         self._headers_sent = True
 
     def write(self, data: bytes | bytearray | memoryview | str) -> None:
@@ -75,7 +76,7 @@ class ResponseStreamWriter:
             return  # a zero-length chunk would end the body (STREAMING-PROTOCOL.md 1.1, point 6)
         if not self._headers_sent:
             self._send_default_prelude()
-        self._send_chunk(data)
+        self._sink.send_chunk(data)
 
     def finish(self) -> None:
         """End the response. Calling it twice, or after ``write_and_finish``, raises."""
@@ -97,8 +98,5 @@ class ResponseStreamWriter:
 
     def _send_default_prelude(self) -> None:
         # API Gateway answers 500 to a stream without a prelude: give it the 200 a client expects.
-        self._send_chunk(DEFAULT_PRELUDE)
+        self._sink.send_chunk(DEFAULT_PRELUDE)
         self._headers_sent = True
-
-    def _send_chunk(self, data: bytes | bytearray | memoryview) -> None:
-        self._sink.send(chunk_size_line(len(data)), data, CRLF)

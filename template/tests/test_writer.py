@@ -9,19 +9,15 @@ from lambda_streaming.protocol import PRELUDE_DELIMITER
 
 
 class RecordingSink:
-    """Keeps each chunk the writer sends, decoded from its framing, in order."""
+    """Keeps each chunk the writer sends, in order."""
 
     def __init__(self) -> None:
         self.chunks: list[bytes] = []
         self.finished = 0
 
-    def send(self, *buffers: bytes) -> None:
-        framed = b"".join(bytes(buffer) for buffer in buffers)
-        size_line, _, rest = framed.partition(b"\r\n")
-        size = int(size_line, 16)
-        assert size > 0, "a zero-length chunk would end the body"
-        assert rest == rest[:size] + b"\r\n" and len(rest) == size + 2
-        self.chunks.append(rest[:size])
+    def send_chunk(self, data: bytes) -> None:
+        assert len(data) > 0, "a zero-length chunk would end the body"
+        self.chunks.append(bytes(data))
 
     def finish(self) -> None:
         self.finished += 1
