@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
+import _thread
 import os
 import sys
-import threading
 import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
@@ -69,61 +68,91 @@ class Context:
 
     @classmethod
     def from_invocation(
-        cls, request_id: str, headers: Mapping[str, str], environ: Mapping[str, str] = os.environ
+        cls,
+        request_id: str,
+        headers: Mapping[str, str],
+        function: FunctionEnvironment | None = None,
     ) -> Context:
         """Build the context from /next's headers (lower-cased) and the function's environment."""
+        function = function or FunctionEnvironment.read()
         deadline = headers.get("lambda-runtime-deadline-ms", "")
         return cls(
-            aws_request_id=request_id,
-            deadline_ms=int(deadline) if deadline.isdigit() else int(time.time() * 1000) + 900_000,
-            invoked_function_arn=headers.get("lambda-runtime-invoked-function-arn", ""),
-            function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
-            function_version=environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            memory_limit_in_mb=int(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0") or 0),
-            log_group_name=environ.get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
-            log_stream_name=environ.get("AWS_LAMBDA_LOG_STREAM_NAME", ""),
-            trace_id=headers.get("lambda-runtime-trace-id"),
-            client_context=headers.get("lambda-runtime-client-context"),
-            identity=headers.get("lambda-runtime-cognito-identity"),
+            request_id,
+            int(deadline) if deadline.isdigit() else int(time.time() * 1000) + 900_000,
+            headers.get("lambda-runtime-invoked-function-arn", ""),
+            function.name,
+            function.version,
+            function.memory_limit_in_mb,
+            function.log_group_name,
+            function.log_stream_name,
+            headers.get("lambda-runtime-trace-id"),
+            headers.get("lambda-runtime-client-context"),
+            headers.get("lambda-runtime-cognito-identity"),
         )
 
 
-class _RequestIdFilter(logging.Filter):
-    """Stamps every record with the id of the invocation in progress.
+class FunctionEnvironment:
+    """What Lambda's environment variables say of the function; they do not change while it runs,
+    so the runtime reads them once, not at every invocation."""
 
-    The id is kept per thread, so that local mode's several execution environments (threads) log
-    their own; threads a handler starts itself see the id of the invocation in progress.
-    """
+    __slots__ = ("log_group_name", "log_stream_name", "memory_limit_in_mb", "name", "version")
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.latest = ""
-        self.per_thread = threading.local()
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.version = environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        memory = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+        self.memory_limit_in_mb = int(memory) if memory.isdigit() else 0
+        self.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        request_id = getattr(self.per_thread, "request_id", None)
-        if request_id is None:  # a thread no runtime runs in
-            # local mode's server is not part of any invocation; a handler's own threads are
-            request_id = "" if record.name.startswith("lambda_streaming.local") else self.latest
-        record.aws_request_id = request_id
-        return True
+    @classmethod
+    def read(cls) -> FunctionEnvironment:
+        return cls(os.environ)
 
 
-_request_id_filter = _RequestIdFilter()
+class _RequestIds(_thread._local):
+    """The id of the invocation each runtime thread is serving (local mode may run several)."""
+
+    request_id: str | None = None
+
+
+_ids = _RequestIds()
+_latest = [""]  # the invocation in progress, for threads a handler starts itself
 
 
 def set_request_id(request_id: str) -> None:
-    _request_id_filter.per_thread.request_id = request_id
-    _request_id_filter.latest = request_id
+    _ids.request_id = request_id
+    _latest[0] = request_id
+
+
+def current_request_id(logger_name: str = "") -> str:
+    request_id = _ids.request_id
+    if request_id is None:  # a thread no runtime runs in
+        # local mode's server is not part of any invocation; a handler's own threads are
+        return "" if logger_name.startswith("lambda_streaming.local") else _latest[0]
+    return request_id
 
 
 def install_logging(environ: Mapping[str, str] = os.environ) -> None:
-    """Route the root logger to stderr as Lambda's Python runtime does, with the request id."""
+    """Route the root logger to stderr as Lambda's Python runtime does, with the request id.
+
+    Called once ``logging`` has been imported (by the handler, usually): a handler that never
+    logs does not pay for importing it at cold start.
+    """
+    import logging
+
     root = logging.getLogger()
-    if any(_request_id_filter in handler.filters for handler in root.handlers):
+    if any(getattr(handler, "stamps_request_ids", False) for handler in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_request_id_filter)
+
+    class RequestIdHandler(logging.StreamHandler):  # type: ignore[type-arg]
+        stamps_request_ids = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            record.aws_request_id = current_request_id(record.name)
+            super().emit(record)
+
+    handler = RequestIdHandler(sys.stderr)
     formatter = logging.Formatter(
         "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
         "%Y-%m-%dT%H:%M:%S",

@@ -6,11 +6,10 @@ error trailers; a handler that cannot be imported goes to ``/init/error`` and th
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
-from .context import Context, install_logging, set_request_id
+from .context import Context, FunctionEnvironment, install_logging, set_request_id
 from .protocol import error_payload, error_trailers, function_error_type
 from .runtime_api import Invocation, RuntimeApiClient, RuntimeApiError, RuntimeApiGone
 from .writer import ResponseStreamWriter
@@ -24,7 +23,11 @@ if TYPE_CHECKING:
 
     Handler = HandlerFunction | StreamingHandler
 
-logger = logging.getLogger("lambda_streaming")
+
+def _log(level: str, message: str) -> None:
+    """The runtime's own lines, in Lambda's format, without importing logging at cold start."""
+    sys.stderr.write(f"[{level}]\t{message}\n")
+    sys.stderr.flush()
 
 
 class HandlerInitError(Exception):
@@ -79,9 +82,8 @@ def serve(handler: str | Handler, runtime_api: str) -> None:
     A handler named by a string that cannot be loaded is reported to ``/init/error`` and raises
     ``HandlerInitError``: the caller exits.
     """
-    install_logging()
-    client = RuntimeApiClient(runtime_api)
     try:
+        client = RuntimeApiClient(runtime_api)
         handle = _load(handler, client)
     except RuntimeApiGone:
         return
@@ -99,7 +101,7 @@ def _load(handler: str | Handler, client: RuntimeApiClient) -> HandlerFunction:
     try:
         return load_handler(handler) if isinstance(handler, str) else as_handler_function(handler)
     except HandlerInitError as error:
-        logger.error("%s: %s", error.error_type, error)
+        _log("ERROR", f"{error.error_type}: {error}")
         client.post_init_error(error.error_type, error_payload(error.error_type, str(error)))
         raise
 
@@ -110,18 +112,23 @@ class _Runner:
     def __init__(self, handle: HandlerFunction) -> None:
         self._handle = handle
         self._event_loop: Any = None
+        self._function = FunctionEnvironment.read()
+        self._logging_installed = False
 
     def __call__(self, client: RuntimeApiClient, invocation: Invocation) -> None:
         request_id = invocation.request_id
         set_request_id(request_id)
+        if not self._logging_installed and "logging" in sys.modules:
+            install_logging()  # the handler uses logging: its records carry the request id
+            self._logging_installed = True
         trace_id = invocation.headers.get("lambda-runtime-trace-id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id
         else:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
         stream = client.stream_response(request_id)
-        writer = ResponseStreamWriter(stream, on_finish=lambda: _close(stream))
-        context = Context.from_invocation(request_id, invocation.headers)
+        writer = ResponseStreamWriter(stream)
+        context = Context.from_invocation(request_id, invocation.headers, self._function)
         try:
             result = self._handle(invocation.event, writer, context)
             if hasattr(result, "__await__"):  # an async handler's coroutine
@@ -159,18 +166,12 @@ class _Runner:
             return  # the response is complete: nothing can carry the error any more
         try:
             if stream.started:
-                stream.close(error_trailers(function_error_type(name), payload))
+                stream.finish(trailers=error_trailers(function_error_type(name), payload))
             else:
                 client.post_error(request_id, function_error_type(name), payload)
         except (OSError, RuntimeApiError) as report_error:
             stream.abandon()
-            logger.warning("could not report the error to the Runtime API: %s", report_error)
-
-
-def _close(stream: StreamingResponse) -> None:
-    response = stream.close()
-    if response.status != 202:
-        logger.warning("the Runtime API answered %s to the response", response.status)
+            _log("WARNING", f"could not report the error to the Runtime API: {report_error}")
 
 
 def handler_from_environment(default: str | None = None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 
 from .protocol import (
     CRLF,
@@ -23,6 +24,7 @@ from .protocol import (
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import BinaryIO
 
 
 class RuntimeApiError(Exception):
@@ -56,48 +58,59 @@ class Invocation:
 
 
 def split_address(address: str) -> tuple[str, int]:
-    """``host:port`` (the value of AWS_LAMBDA_RUNTIME_API) as a socket address."""
+    """``host:port`` (the value of AWS_LAMBDA_RUNTIME_API) as a host and a port."""
     host, separator, port = address.rpartition(":")
     if not separator or not port.isdigit():
         raise ValueError(f"AWS_LAMBDA_RUNTIME_API must be host:port, got {address!r}")
     return host.strip("[]"), int(port)
 
 
-def connect(address: tuple[str, int]) -> socket.socket:
-    connection = socket.create_connection(address)
-    # Every write of the handler must leave at once: no Nagle delay on small chunks.
-    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return connection
+class Endpoint:
+    """The Runtime API's socket address, resolved once (every streamed response connects anew)."""
+
+    __slots__ = ("family", "host", "sockaddr")
+
+    def __init__(self, address: str) -> None:
+        host, port = split_address(address)
+        self.host = address  # for the Host header
+        # A bytes host keeps getaddrinfo from loading the idna codec: a cold-start saving.
+        family, _, _, _, sockaddr = socket.getaddrinfo(
+            host.encode(), port, type=socket.SOCK_STREAM
+        )[0]
+        self.family = family
+        self.sockaddr = sockaddr
+
+    def connect(self) -> socket.socket:
+        connection = socket.socket(self.family, socket.SOCK_STREAM)
+        # Every write of the handler must leave at once: no Nagle delay on small chunks.
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection.connect(self.sockaddr)
+        return connection
 
 
-def read_response(connection: socket.socket) -> tuple[Response, bool]:
+def read_response(reader: BinaryIO) -> tuple[Response, bool]:
     """Read one HTTP/1.1 response; also say whether the connection may be reused."""
-    reader = connection.makefile("rb")
-    try:
-        status_line = reader.readline(65537)
-        if not status_line:
-            raise RuntimeApiGone("the Runtime API closed the connection")
-        parts = status_line.split(None, 2)
-        if len(parts) < 2 or not parts[1].isdigit():
-            raise RuntimeApiError(f"malformed status line from the Runtime API: {status_line!r}")
-        headers: dict[str, str] = {}
-        while (line := reader.readline(65537)) not in (b"\r\n", b"\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = _read_chunked(reader)
-        elif "content-length" in headers:
-            body = reader.read(int(headers["content-length"]))
-        else:
-            body = reader.read()
-            return Response(int(parts[1]), headers, body), False
-        reusable = headers.get("connection", "").lower() != "close" and parts[0] == b"HTTP/1.1"
-        return Response(int(parts[1]), headers, body), reusable
-    finally:
-        reader.close()
+    status_line = reader.readline(65537)
+    if not status_line:
+        raise RuntimeApiGone("the Runtime API closed the connection")
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise RuntimeApiError(f"malformed status line from the Runtime API: {status_line!r}")
+    headers: dict[str, str] = {}
+    while (line := reader.readline(65537)) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _read_chunked(reader)
+    elif "content-length" in headers:
+        body = reader.read(int(headers["content-length"]))
+    else:
+        return Response(int(parts[1]), headers, reader.read()), False
+    reusable = headers.get("connection", "").lower() != "close" and parts[0] == b"HTTP/1.1"
+    return Response(int(parts[1]), headers, body), reusable
 
 
-def _read_chunked(reader) -> bytes:  # type: ignore[no-untyped-def]
+def _read_chunked(reader: BinaryIO) -> bytes:
     pieces = []
     while True:
         size = int(reader.readline(65537).split(b";", 1)[0], 16)
@@ -113,18 +126,19 @@ class StreamingResponse:
     """One streamed ``POST /invocation/{id}/response``, on a connection of its own.
 
     The connection opens with the first bytes sent (so nothing is posted for a handler that fails
-    before writing) and is closed once the body ends, as the documentation requires.
+    before writing) and is closed once the body ends, as the documentation requires. Each call
+    sends its chunks in one system call, without copying the data.
     """
 
-    __slots__ = ("_address", "_connection", "_head")
+    __slots__ = ("_connection", "_endpoint", "_head")
 
-    def __init__(self, address: tuple[str, int], host: str, request_id: str) -> None:
-        self._address = address
+    def __init__(self, endpoint: Endpoint, request_id: str) -> None:
+        self._endpoint = endpoint
         self._connection: socket.socket | None = None
         self._head = request_head(
             "POST",
             f"/{RUNTIME_API_VERSION}/runtime/invocation/{request_id}/response",
-            host,
+            endpoint.host,
             {
                 "Lambda-Runtime-Function-Response-Mode": "streaming",
                 "Transfer-Encoding": "chunked",
@@ -138,44 +152,68 @@ class StreamingResponse:
     def started(self) -> bool:
         return self._connection is not None
 
-    def send_chunk(self, data: bytes | bytearray | memoryview) -> None:
-        """Send one chunk now: size line, data and CRLF in one system call, without copying data."""
-        size = len(data)
-        size_line = chunk_size_line(size)
-        connection = self._connection
-        if connection is None:
-            connection = self._connection = connect(self._address)
-            size_line = self._head + size_line
-        sent = connection.sendmsg((size_line, data, CRLF))
-        if sent < len(size_line) + size + 2:  # a partial send: rare on a blocking socket, but legal
-            connection.sendall(b"".join((size_line, data, CRLF))[sent:])
+    def send(self, *chunks: bytes | bytearray | memoryview) -> None:
+        """Send these chunks now (never an empty one: a zero-length chunk ends the body)."""
+        if len(chunks) == 1:  # the hot path: one write of the handler
+            data = chunks[0]
+            self._sendmsg([chunk_size_line(len(data)), data, CRLF])
+        else:
+            self._sendmsg(_framed(chunks))
 
-    def close(self, trailers: Mapping[str, str] | None = None) -> Response:
-        """End the body (with trailers if any), read Lambda's answer and close the connection."""
+    def finish(
+        self, *chunks: bytes | bytearray | memoryview, trailers: Mapping[str, str] | None = None
+    ) -> Response:
+        """Send the last chunks and the end of the body (with trailers if any), read Lambda's
+        answer, close the connection."""
+        buffers = _framed(chunks)
+        buffers.append(end_of_body(trailers))
+        self._sendmsg(buffers)
         connection = self._connection
-        if connection is None:
-            connection = self._connection = connect(self._address)
-            connection.sendall(self._head)
+        assert connection is not None
         try:
-            connection.sendall(end_of_body(trailers))
-            response, _ = read_response(connection)
-            return response
+            with connection.makefile("rb") as reader:
+                response, _ = read_response(reader)
         finally:
             connection.close()
+        if response.status != 202:
+            sys.stderr.write(f"the Runtime API answered {response.status} to the response\n")
+        return response
 
     def abandon(self) -> None:
         """Close the connection without ending the body (the peer has gone away)."""
         if self._connection is not None:
             self._connection.close()
 
+    def _sendmsg(self, buffers: list[bytes | bytearray | memoryview]) -> None:
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._endpoint.connect()
+            buffers.insert(0, self._head)
+        sent = connection.sendmsg(buffers)
+        total = sum(map(len, buffers))
+        if sent < total:  # a partial send: rare on a blocking socket, but legal
+            connection.sendall(b"".join(buffers)[sent:])
+
+
+def _framed(
+    chunks: tuple[bytes | bytearray | memoryview, ...],
+) -> list[bytes | bytearray | memoryview]:
+    buffers: list[bytes | bytearray | memoryview] = []
+    for data in chunks:
+        buffers += (chunk_size_line(len(data)), data, CRLF)
+    return buffers
+
 
 class RuntimeApiClient:
     """``/next``, ``/error``, ``/init/error`` on one kept-alive connection; streams on their own."""
 
     def __init__(self, address: str) -> None:
-        self.host = address
-        self.address = split_address(address)
+        try:
+            self.endpoint = Endpoint(address)
+        except OSError as error:
+            raise RuntimeApiGone(f"cannot resolve the Runtime API {address!r}: {error}") from error
         self._connection: socket.socket | None = None
+        self._reader: BinaryIO | None = None
         self._base = f"/{RUNTIME_API_VERSION}/runtime"
 
     def next_invocation(self) -> Invocation:
@@ -189,7 +227,7 @@ class RuntimeApiClient:
         return Invocation(request_id, response.body, response.headers)
 
     def stream_response(self, request_id: str) -> StreamingResponse:
-        return StreamingResponse(self.address, self.host, request_id)
+        return StreamingResponse(self.endpoint, request_id)
 
     def post_error(self, request_id: str, error_type: str, payload: Mapping[str, object]) -> int:
         return self._post_error(f"{self._base}/invocation/{request_id}/error", error_type, payload)
@@ -198,6 +236,9 @@ class RuntimeApiClient:
         return self._post_error(f"{self._base}/init/error", error_type, payload)
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -214,14 +255,16 @@ class RuntimeApiClient:
     def _request(
         self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
     ) -> Response:
-        message = request_head(method, path, self.host, headers) + body
+        message = request_head(method, path, self.endpoint.host, headers) + body
         for attempt in (1, 2):
             fresh = self._connection is None
             try:
                 if self._connection is None:
-                    self._connection = connect(self.address)
+                    self._connection = self.endpoint.connect()
+                    self._reader = self._connection.makefile("rb")
+                assert self._reader is not None
                 self._connection.sendall(message)
-                response, reusable = read_response(self._connection)
+                response, reusable = read_response(self._reader)
             except (ConnectionError, RuntimeApiGone) as error:
                 self.close()
                 # A kept-alive connection may have been closed in between: retry once on a new one.

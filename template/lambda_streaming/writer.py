@@ -6,13 +6,19 @@ from .protocol import DEFAULT_PRELUDE, encode_prelude
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
     from typing import Protocol
+
+    Chunk = bytes | bytearray | memoryview
 
     class ResponseSink(Protocol):
         """Where the chunks go: the Runtime API's streamed response, or a list in tests."""
 
-        def send_chunk(self, data: bytes | bytearray | memoryview) -> None: ...
+        def send(self, *chunks: Chunk) -> None:
+            """Send these non-empty chunks now, in one go."""
+
+        def finish(self, *chunks: Chunk) -> object:
+            """Send these last chunks and end the body."""
 
 
 class StreamStateError(RuntimeError):
@@ -27,11 +33,10 @@ class ResponseStreamWriter:
     handler that returns without finishing is finished by the runtime.
     """
 
-    __slots__ = ("_finished", "_headers_sent", "_on_finish", "_sink")
+    __slots__ = ("_finished", "_headers_sent", "_sink")
 
-    def __init__(self, sink: ResponseSink, on_finish: Callable[[], object] | None = None) -> None:
+    def __init__(self, sink: ResponseSink) -> None:
         self._sink = sink
-        self._on_finish = on_finish
         self._headers_sent = False
         self._finished = False
 
@@ -59,44 +64,56 @@ class ResponseStreamWriter:
         prelude = encode_prelude(
             status_code, headers, multi_value_headers=multi_value_headers, cookies=cookies
         )
-        self._sink.send_chunk(prelude)
+        self._sink.send(prelude)
         self._headers_sent = True
 
     def write(self, data: bytes | bytearray | memoryview | str) -> None:
         """Send ``data`` as one chunk now. ``str`` is sent as UTF-8; empty data sends nothing."""
         if self._finished:
             raise StreamStateError("the response is finished: nothing more can be written")
-        if isinstance(data, str):
-            data = data.encode()
-        elif isinstance(data, memoryview):
-            data = data.cast("B") if data.format != "B" or data.ndim != 1 else data
-        elif not isinstance(data, bytes | bytearray):
-            raise TypeError(f"write() takes bytes or str, not {type(data).__name__}")
+        data = _as_bytes(data)
         if not data:
             return  # a zero-length chunk would end the body (STREAMING-PROTOCOL.md 1.1, point 6)
-        if not self._headers_sent:
-            self._send_default_prelude()
-        self._sink.send_chunk(data)
+        if self._headers_sent:
+            self._sink.send(data)
+        else:
+            # API Gateway answers 500 to a stream without a prelude: send the 200 a client expects.
+            self._headers_sent = True
+            self._sink.send(DEFAULT_PRELUDE, data)
 
     def finish(self) -> None:
         """End the response. Calling it twice, or after ``write_and_finish``, raises."""
         self._check_open()
-        if not self._headers_sent:
-            self._send_default_prelude()
         self._finished = True
-        if self._on_finish is not None:
-            self._on_finish()
+        if self._headers_sent:
+            self._sink.finish()
+        else:
+            self._headers_sent = True
+            self._sink.finish(DEFAULT_PRELUDE)
 
     def write_and_finish(self, data: bytes | bytearray | memoryview | str) -> None:
-        """``write(data)`` then ``finish()``."""
-        self.write(data)
-        self.finish()
+        """``write(data)`` then ``finish()``, in one system call."""
+        self._check_open()
+        data = _as_bytes(data)
+        chunks = () if self._headers_sent else (DEFAULT_PRELUDE,)
+        self._headers_sent = self._finished = True
+        if data:
+            self._sink.finish(*chunks, data)
+        else:
+            self._sink.finish(*chunks)
 
     def _check_open(self) -> None:
         if self._finished:
             raise StreamStateError("the response is already finished")
 
-    def _send_default_prelude(self) -> None:
-        # API Gateway answers 500 to a stream without a prelude: give it the 200 a client expects.
-        self._sink.send_chunk(DEFAULT_PRELUDE)
-        self._headers_sent = True
+
+def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes | bytearray | memoryview:
+    if type(data) is bytes:  # the common case first
+        return data
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, memoryview):
+        return data.cast("B") if data.format != "B" or data.ndim != 1 else data
+    if isinstance(data, bytes | bytearray):
+        return data
+    raise TypeError(f"write() takes bytes or str, not {type(data).__name__}")

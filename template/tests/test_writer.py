@@ -9,18 +9,23 @@ from lambda_streaming.protocol import PRELUDE_DELIMITER
 
 
 class RecordingSink:
-    """Keeps each chunk the writer sends, in order."""
+    """Keeps each chunk the writer sends, in order, and how often the body was finished."""
 
     def __init__(self) -> None:
         self.chunks: list[bytes] = []
         self.finished = 0
+        self.calls = 0  # one call is one system call in the real sink
 
-    def send_chunk(self, data: bytes) -> None:
-        assert len(data) > 0, "a zero-length chunk would end the body"
-        self.chunks.append(bytes(data))
+    def send(self, *chunks: bytes) -> None:
+        assert chunks and all(len(chunk) > 0 for chunk in chunks), "an empty chunk ends the body"
+        self.chunks.extend(bytes(chunk) for chunk in chunks)
+        self.calls += 1
 
-    def finish(self) -> None:
+    def finish(self, *chunks: bytes) -> None:
+        assert all(len(chunk) > 0 for chunk in chunks), "an empty chunk ends the body"
+        self.chunks.extend(bytes(chunk) for chunk in chunks)
         self.finished += 1
+        self.calls += 1
 
     @property
     def prelude(self) -> dict:
@@ -40,7 +45,7 @@ def sink() -> RecordingSink:
 
 @pytest.fixture
 def writer(sink: RecordingSink) -> ResponseStreamWriter:
-    return ResponseStreamWriter(sink, on_finish=sink.finish)
+    return ResponseStreamWriter(sink)
 
 
 def test_status_and_headers_go_first_as_the_prelude(writer, sink):
@@ -172,3 +177,17 @@ def test_a_utf8_character_split_across_writes_arrives_whole(writer, sink):
     writer.write(encoded[:1])
     writer.write(encoded[1:])
     assert sink.body.decode() == "✓"
+
+
+def test_write_and_finish_sends_the_last_chunk_and_the_end_together(writer, sink):
+    writer.write_and_finish("all at once")
+    assert (sink.calls, sink.finished) == (1, 1)
+    assert sink.prelude == {"statusCode": 200}
+    assert sink.body == b"all at once"
+
+
+def test_write_and_finish_with_empty_data_only_finishes(writer, sink):
+    writer.write_status_and_headers(204)
+    writer.write_and_finish(b"")
+    assert sink.finished == 1
+    assert sink.body == b""
