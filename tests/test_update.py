@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import TEMPLATE_ROOT
 from copier import run_copy, run_update
 from template_versions import (
     EXAMPLE_HANDLER_CHANGE,
@@ -293,3 +295,107 @@ def test_changed_answer_reaches_local_mode_and_the_readme(made_public: Update) -
 def test_changed_answer_leaves_the_users_handler_alone(made_public: Update) -> None:
     for relative, text in made_public.user_files.items():
         assert (made_public.project / relative).read_text() == text
+
+
+# -------------------------------------------------------------- the weekly template-update notice
+
+WORKFLOW = Path(".github/workflows/template-update.yml")
+CHECK_STEP = "Check for a newer template release"
+
+
+def workflow_of(project: Path) -> dict[Any, Any]:
+    return yaml.safe_load((project / WORKFLOW).read_text())
+
+
+def check_step_script(project: Path) -> str:
+    (job,) = workflow_of(project)["jobs"].values()
+    (step,) = [step for step in job["steps"] if step.get("name") == CHECK_STEP]
+    return step["run"]
+
+
+def run_check_step(project: Path, runner_temp: Path) -> subprocess.CompletedProcess[str]:
+    """The workflow's check step, in bash as GitHub runs it, with this venv's Copier installed."""
+    (runner_temp / "copier").mkdir(parents=True)
+    (runner_temp / "copier" / "bin").symlink_to(Path(sys.executable).parent)
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", check_step_script(project)],
+        cwd=project,
+        env={**os.environ, "RUNNER_TEMP": str(runner_temp)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def notices(output: str, kind: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(f"::{kind} ")]
+
+
+def test_workflow_runs_weekly_and_on_demand_and_only_reads(default_project: Path) -> None:
+    workflow = workflow_of(default_project)
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    (schedule,) = triggers["schedule"]
+    *_, day_of_month, month, day_of_week = schedule["cron"].split()
+    assert (day_of_month, month) == ("*", "*") and day_of_week.isdigit()  # once a week
+    assert workflow["permissions"] == {"contents": "read"}
+    (job,) = workflow["jobs"].values()
+    assert job["continue-on-error"] is True
+
+
+def test_workflow_pins_every_action_to_a_full_commit_sha(default_project: Path) -> None:
+    lines = (default_project / WORKFLOW).read_text().splitlines()
+    uses = [line.split("uses:", 1)[1].strip() for line in lines if "uses:" in line]
+    assert uses, "the workflow checks out the project"
+    for use in uses:
+        action, _, rest = use.partition("@")
+        sha, _, comment = rest.partition("#")
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+", action), use
+        assert re.fullmatch(r"[0-9a-f]{40}", sha.strip()), use
+        assert re.fullmatch(r"v\d+(\.\d+)*", comment.strip()), use
+
+
+def test_workflow_installs_the_copier_the_template_is_tested_with(default_project: Path) -> None:
+    (job,) = workflow_of(default_project)["jobs"].values()
+    installed = {
+        step["env"]["COPIER_VERSION"]
+        for step in job["steps"]
+        if "COPIER_VERSION" in step.get("env", {})
+    }
+    pins = (TEMPLATE_ROOT / "requirements-dev.txt").read_text()
+    assert installed == set(re.findall(r"^copier==(\S+)$", pins, flags=re.MULTILINE))
+
+
+def test_workflow_notices_a_newer_release(template: TemplateRepository, tmp_path: Path) -> None:
+    project = generate(template, tmp_path / "on-a", VERSION_A)
+    result = run_check_step(project, tmp_path / "runner")
+    assert result.returncode == 0, result.stderr
+    assert notices(result.stdout, "notice") == [
+        f"::notice title=Template update::copier-lambda-streaming {VERSION_B} is out"
+        f" (this project is on {VERSION_A}): run `copier update` and review the changes"
+    ]
+
+
+def test_workflow_is_quiet_when_the_project_is_up_to_date(
+    template: TemplateRepository, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path / "on-b", VERSION_B)
+    result = run_check_step(project, tmp_path / "runner")
+    assert result.returncode == 0, result.stderr
+    assert notices(result.stdout, "notice") == notices(result.stdout, "warning") == []
+    assert f"Up to date with the template ({VERSION_B})" in result.stdout
+
+
+def test_workflow_warns_but_never_fails_when_it_cannot_check(
+    template: TemplateRepository, tmp_path: Path
+) -> None:
+    project = generate(template, tmp_path / "moved", VERSION_A)
+    answers = project / ".copier-answers.yml"
+    answers.write_text(answers.read_text().replace(str(template.path), str(tmp_path / "gone")))
+    commit_all(project, "The template moved away")
+    result = run_check_step(project, tmp_path / "runner")
+    assert result.returncode == 0, result.stderr
+    (warning,) = notices(result.stdout, "warning")
+    assert warning.startswith(
+        "::warning title=Template update::could not check for a template update"
+    )
