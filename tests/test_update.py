@@ -399,3 +399,40 @@ def test_workflow_warns_but_never_fails_when_it_cannot_check(
     assert warning.startswith(
         "::warning title=Template update::could not check for a template update"
     )
+
+
+# -------------------------------------------------------------- an edit that clashes with a release
+
+
+def clashing_update(template: TemplateRepository, destination: Path, conflict: str) -> Path:
+    """A project whose user patched the runtime at the very lines release B changes."""
+    project = generate(template, destination, VERSION_A)
+    with (project / RUNTIME_FIX_MODULE).open("a") as module:
+        module.write('\nPATCHED_LOCALLY = "our own fix"\n')
+    commit_all(project, "Patch the runtime ourselves")
+    run_update(project, defaults=True, unsafe=True, overwrite=True, quiet=True, conflict=conflict)
+    return project
+
+
+def test_clash_is_marked_inline_and_left_unmerged_for_git(
+    template: TemplateRepository, tmp_path: Path
+) -> None:
+    project = clashing_update(template, tmp_path / "inline", "inline")
+    lines = (project / RUNTIME_FIX_MODULE).read_text().splitlines()
+    markers = [line for line in lines if line.startswith(("<<<<<<<", "=======", ">>>>>>>"))]
+    assert markers == ["<<<<<<< before updating", "=======", ">>>>>>> after updating"]
+    ours, theirs = lines.index(markers[0]), lines.index(markers[1])
+    assert 'PATCHED_LOCALLY = "our own fix"' in lines[ours:theirs]
+    assert 'FIXED_IN = "0.2.0"' in lines[theirs:]
+    unmerged = git(project, "diff", "--name-only", "--diff-filter=U").split()
+    assert unmerged == [RUNTIME_FIX_MODULE]
+
+
+def test_clash_goes_to_a_rej_file_with_conflict_rej(
+    template: TemplateRepository, tmp_path: Path
+) -> None:
+    project = clashing_update(template, tmp_path / "rej", "rej")
+    module = project / RUNTIME_FIX_MODULE
+    assert module.read_text().endswith(RUNTIME_FIX)  # the release's version
+    rejected = module.with_name(module.name + ".rej").read_text()
+    assert '+PATCHED_LOCALLY = "our own fix"' in rejected
