@@ -6,6 +6,10 @@ and its migration. A project generated from A is committed, edited the way a use
 updated to B with `copier update --defaults --trust`, all without the network. Template-owned files
 (the runtime, the build glue, the workflows) take B's changes; user-owned files (the handler, its
 tests, requirements.txt) stay as the user left them; the README merges both sides.
+
+Then the other ways an update goes: a changed answer (`--data auth=NONE`) renders again what
+depends on it; an edit that clashes with the release is marked for the user to resolve, inline or
+in a `.rej` file; and the project's weekly workflow notices a newer release without ever failing.
 """
 
 from __future__ import annotations
