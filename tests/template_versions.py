@@ -74,7 +74,7 @@ def git(cwd: Path, *args: str) -> str:
 
 def commit_all(repository: Path, message: str) -> None:
     git(repository, "add", "--all")
-    git(repository, "commit", "--quiet", "--allow-empty", "--message", message)
+    git(repository, "commit", "--quiet", "--no-verify", "--allow-empty", "--message", message)
 
 
 @dataclass(frozen=True)
