@@ -4,9 +4,13 @@
     python3 dev.py demo          render the defaults into demo/streaming-numbers, start its local
                                  mode, curl it and show each line as it arrives, then stop it
     python3 dev.py test [ARGS]   run the template's whole test suite; ARGS go to pytest
+    python3 dev.py bench [ARGS]  run the benchmark (bench/run.py; ARGS such as --rounds 5 go to it):
+                                 our runtime against the official client and the loopback ceiling
 
-Both create (or reuse) `.venv` with the pinned tools of requirements-dev.txt. Standard library only,
-so it runs before anything is installed.
+`demo` and `test` create (or reuse) `.venv` with the pinned tools of requirements-dev.txt; `bench`
+makes `.venv-bench` from bench/requirements.txt (copier and awslambdaric), so the benchmark never
+shares, or changes, the test suite's tools. Standard library only, so it runs before anything is
+installed.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ MIN_PYTHON = (3, 11)
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements-dev.txt"
-# The hash of the requirements the venv was last installed from: a changed pin means reinstall.
-VENV_STAMP = VENV / ".requirements-dev.sha256"
+BENCH_VENV = ROOT / ".venv-bench"
+BENCH_REQUIREMENTS = ROOT / "bench" / "requirements.txt"
+# Each venv keeps the hash of the requirements it was last installed from (in
+# .<requirements stem>.sha256): a changed pin means reinstall.
 
 DEMO_DESTINATION = Path("demo") / "streaming-numbers"
 DEMO_PACKAGE = "streaming_numbers"
@@ -69,12 +75,12 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def venv_python() -> Path:
-    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+def venv_python(venv_dir: Path = VENV) -> Path:
+    return venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def requirements_digest() -> str:
-    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+def requirements_digest(requirements: Path = REQUIREMENTS) -> str:
+    return hashlib.sha256(requirements.read_bytes()).hexdigest()
 
 
 def interpreter_works(python: Path) -> bool:
@@ -91,29 +97,30 @@ def interpreter_works(python: Path) -> bool:
         return False
 
 
-def ensure_venv() -> Path:
-    """Create `.venv` if needed and install the pins into it when requirements-dev.txt changed."""
-    python = venv_python()
+def ensure_venv(venv_dir: Path = VENV, requirements: Path = REQUIREMENTS) -> Path:
+    """Create `venv_dir` if needed and install the pins into it when `requirements` changed."""
+    python = venv_python(venv_dir)
     if not interpreter_works(python):
-        say(f"{'Recreating' if VENV.exists() else 'Creating'} {VENV.name} with {sys.executable}")
+        action = "Recreating" if venv_dir.exists() else "Creating"
+        say(f"{action} {venv_dir.name} with {sys.executable}")
         try:
-            venv.EnvBuilder(clear=True, with_pip=True, symlinks=os.name != "nt").create(VENV)
+            venv.EnvBuilder(clear=True, with_pip=True, symlinks=os.name != "nt").create(venv_dir)
         except (OSError, subprocess.CalledProcessError) as error:
             raise DevError(
-                f"could not create {VENV}: {error}\n"
+                f"could not create {venv_dir}: {error}\n"
                 "On Debian or Ubuntu, install the venv module first: apt-get install python3-venv"
             ) from error
-    digest = requirements_digest()
-    installed = VENV_STAMP.read_text().strip() if VENV_STAMP.exists() else ""
+    stamp = venv_dir / f".{requirements.stem}.sha256"
+    digest = requirements_digest(requirements)
+    installed = stamp.read_text().strip() if stamp.exists() else ""
     if installed != digest:
-        say(f"Installing the pinned tools of {REQUIREMENTS.name} into {VENV.name}")
+        name = requirements.relative_to(ROOT)
+        say(f"Installing the pinned tools of {name} into {venv_dir.name}")
         command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
-        result = subprocess.run([*command, "--requirement", str(REQUIREMENTS)], check=False)
+        result = subprocess.run([*command, "--requirement", str(requirements)], check=False)
         if result.returncode != 0:
-            raise DevError(
-                f"pip could not install {REQUIREMENTS.name} (exit code {result.returncode})"
-            )
-        VENV_STAMP.write_text(digest + "\n")
+            raise DevError(f"pip could not install {name} (exit code {result.returncode})")
+        stamp.write_text(digest + "\n")
     return python
 
 
@@ -410,13 +417,26 @@ def command_demo() -> int:
     return 0
 
 
+def command_bench(user_args: Sequence[str]) -> int:
+    """The benchmark: not a test, never part of the suite; it measures, prints and saves."""
+    require_tool("git", "Copier renders the template from this git checkout")
+    python = ensure_venv(BENCH_VENV, BENCH_REQUIREMENTS)
+    command = [str(python), str(ROOT / "bench" / "run.py"), *user_args]
+    say(" ".join(command))
+    return subprocess.run(command, cwd=ROOT, check=False).returncode
+
+
 USAGE = """usage: python3 dev.py demo
-       python3 dev.py test [PYTEST ARGS...]"""
+       python3 dev.py test [PYTEST ARGS...]
+       python3 dev.py bench [--rounds N] [--only cold,warm,stream,memory,local,render]"""
+
+
+COMMANDS = {"test": command_test, "bench": command_bench}  # and demo, which takes no arguments
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in ("demo", "test") or (args[0] == "demo" and args[1:]):
+    if not args or args[0] not in ("demo", *COMMANDS) or (args[0] == "demo" and args[1:]):
         print(f"{__doc__.strip()}\n\n{USAGE}", file=sys.stderr)
         return 0 if args[:1] in (["-h"], ["--help"]) else 2
     if sys.version_info < MIN_PYTHON:
@@ -424,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dev.py: error: needs Python {wanted}+, this is {sys.version.split()[0]}")
         return 2
     try:
-        return command_demo() if args[0] == "demo" else command_test(args[1:])
+        return command_demo() if args[0] == "demo" else COMMANDS[args[0]](args[1:])
     except DevError as error:
         print(f"dev.py: error: {error}", file=sys.stderr, flush=True)
         return 1
