@@ -156,10 +156,9 @@ def invoke(api: RuntimeApiEmulator, event: dict, timeout: float = 120):
     return outcome
 
 
-def raw_client(*arguments: object) -> None:
-    subprocess.run(
-        [PYTHON, str(BENCH / "raw_client.py"), *map(str, arguments)], check=True, env=BASE_ENV
-    )
+def raw_client(*arguments: object) -> str:
+    command = [PYTHON, str(BENCH / "raw_client.py"), *map(str, arguments)]
+    return subprocess.run(command, check=True, env=BASE_ENV, capture_output=True, text=True).stdout
 
 
 # ------------------------------------------------------------------------------------ scenarios
@@ -221,10 +220,11 @@ def warm_ceiling(count: int) -> None:
     """The emulator's own ceiling: a raw client doing the same round trips with no runtime."""
     api = RuntimeApiEmulator()
     outcomes = [api.invoke(b"{}") for _ in range(count)]
-    raw_client("warm", api.address, count)
+    cpu = float(raw_client("warm", api.address, count))
     outcomes[-1].finished.wait(60)
     elapsed = outcomes[-1].done - outcomes[0].handed_out
     record("warm.ceiling.invocations_per_s", (count - 1) / elapsed)
+    record("warm.ceiling.cpu_us_per_invocation", cpu / count * 1e6)
     api.close()
 
 
@@ -396,6 +396,9 @@ def ratios(medians: dict[str, float]) -> dict[str, float]:
         "warm.cpu_per_invocation.ours_over_official": ratio(
             "warm.ours.cpu_us_per_invocation", "warm.official.cpu_us_per_invocation"
         ),
+        "warm.cpu_per_invocation.ours_over_raw_floor": ratio(
+            "warm.ours.cpu_us_per_invocation", "warm.ceiling.cpu_us_per_invocation"
+        ),
         "stream.64k.ours_over_ceiling": ratio(
             "stream.ours.65536.mb_per_s", "stream.ceiling.65536.mb_per_s"
         ),
@@ -429,6 +432,127 @@ def verdicts(ratio_values: dict[str, float]) -> dict[str, str]:
         met = value <= bound if sense == "<=" else value >= bound
         out[name] = f"{'met' if met else 'MISSED'} ({value:.2f}, target {sense} {bound})"
     return out
+
+
+def markdown_table(medians: dict[str, float], ratio_values: dict[str, float]) -> str:
+    """The README's table: each scenario's medians, the ratio in the same run, the target."""
+    m, r = medians, ratio_values
+
+    def verdict(name: str) -> str:
+        sense, bound = TARGETS[name]
+        value = r[name]
+        met = value <= bound if sense == "<=" else value >= bound
+        return f"{sense} {bound}: {'met' if met else '**missed**'}"
+
+    rows = [
+        (
+            "Cold start, spawn → first `/next`",
+            f"{m['cold.ours.first_next_ms']:.1f} ms",
+            f"{m['cold.official.first_next_ms']:.1f} ms",
+            f"{r['cold.first_next.ours_over_official']:.2f}",
+            verdict("cold.first_next.ours_over_official"),
+        ),
+        (
+            "Cold start, spawn → first response complete",
+            f"{m['cold.ours.first_response_ms']:.1f} ms",
+            f"{m['cold.official.first_response_ms']:.1f} ms",
+            f"{r['cold.first_response.ours_over_official']:.2f}",
+            "",
+        ),
+        (
+            "Bare interpreter: `python -S -c pass` / `python -c pass`",
+            f"{m['cold.baseline.python_S_ms']:.1f} ms",
+            f"{m['cold.baseline.python_ms']:.1f} ms",
+            "",
+            "",
+        ),
+        (
+            "Warm invocations/s",
+            f"{m['warm.ours.invocations_per_s']:.0f}",
+            f"{m['warm.official.invocations_per_s']:.0f}",
+            f"{r['warm.invocations_per_s.ours_over_official']:.2f}",
+            verdict("warm.invocations_per_s.ours_over_official"),
+        ),
+        (
+            "Warm invocations/s, ours vs the emulator's ceiling for a streamed response",
+            f"{m['warm.ours.invocations_per_s']:.0f}",
+            f"{m['warm.ceiling.invocations_per_s']:.0f}",
+            f"{r['warm.invocations_per_s.ours_over_emulator_ceiling']:.2f}",
+            "",
+        ),
+        (
+            "Warm latency p50 / p99",
+            f"{m['warm.ours.p50_us']:.0f} / {m['warm.ours.p99_us']:.0f} µs",
+            f"{m['warm.official.p50_us']:.0f} / {m['warm.official.p99_us']:.0f} µs",
+            "",
+            "",
+        ),
+        (
+            "Runtime CPU per warm invocation",
+            f"{m['warm.ours.cpu_us_per_invocation']:.0f} µs",
+            f"{m['warm.official.cpu_us_per_invocation']:.0f} µs",
+            f"{r['warm.cpu_per_invocation.ours_over_official']:.2f}",
+            verdict("warm.cpu_per_invocation.ours_over_official"),
+        ),
+        (
+            "CPU per warm invocation, raw-socket floor for a streamed response",
+            "",
+            f"{m['warm.ceiling.cpu_us_per_invocation']:.0f} µs",
+            f"{r['warm.cpu_per_invocation.ours_over_raw_floor']:.2f}",
+            "",
+        ),
+        (
+            "Stream 100 MB in 64 KB writes (vs the loopback ceiling)",
+            f"{m['stream.ours.65536.mb_per_s']:.0f} MB/s",
+            f"{m['stream.ceiling.65536.mb_per_s']:.0f} MB/s",
+            f"{r['stream.64k.ours_over_ceiling']:.2f}",
+            verdict("stream.64k.ours_over_ceiling"),
+        ),
+        (
+            "Stream 100 MB in 1 KB writes (vs a minimal Python loop)",
+            f"{m['stream.ours.1024.mb_per_s']:.0f} MB/s",
+            f"{m['stream.minimal_loop.1024.mb_per_s']:.0f} MB/s",
+            f"{r['stream.1k.ours_over_minimal_loop']:.2f}",
+            verdict("stream.1k.ours_over_minimal_loop"),
+        ),
+        (
+            "Time to first byte (64 KB / 1 KB runs)",
+            f"{m['stream.ours.65536.ttfb_ms']:.2f} / {m['stream.ours.1024.ttfb_ms']:.2f} ms",
+            "",
+            "",
+            "",
+        ),
+        (
+            "Peak RSS streaming 10 / 100 / 200 MB",
+            " / ".join(f"{m[f'memory.ours.{s}mb.peak_rss_mb']:.1f}" for s in (10, 100, 200))
+            + " MB",
+            " / ".join(f"{m[f'memory.official.{s}mb.peak_rss_mb']:.0f}" for s in (10, 100, 200))
+            + " MB",
+            f"{r['memory.ours.200mb_minus_10mb_mb']:+.2f} MB",
+            verdict("memory.ours.200mb_minus_10mb_mb").replace("2.0", "2 MB"),
+        ),
+        (
+            "Local mode end to end, API Gateway view, 100 MB (vs the runtime's 64 KB stream)",
+            f"{m['local.mb_per_s']:.0f} MB/s",
+            f"{m['stream.ours.65536.mb_per_s']:.0f} MB/s",
+            f"{r['local.over_runtime_64k']:.2f}",
+            verdict("local.over_runtime_64k"),
+        ),
+        (
+            "Local mode, first byte at the client after the handler's write",
+            f"{m['local.first_byte_after_write_ms']:.1f} ms",
+            "",
+            "",
+            "a few ms",
+        ),
+        ("`copier copy --defaults`", f"{m['render.copier_copy_defaults_s']:.2f} s", "", "", ""),
+    ]
+    lines = [
+        "| scenario | ours | reference | ratio | target |",
+        "|---|---|---|---|---|",
+        *(f"| {' | '.join(row)} |" for row in rows),
+    ]
+    return "\n".join(lines)
 
 
 def machine() -> dict[str, str]:
@@ -520,6 +644,10 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2) + "\n")
     shown = {key: value for key, value in result.items() if key != "samples"}
     print(json.dumps(shown, indent=2))
+    if only is None:
+        dated = out.with_name(f"{datetime.now(UTC):%Y-%m-%dT%H%M}Z.json")
+        dated.write_text(out.read_text())
+        print(markdown_table(medians, ratio_values))
 
 
 if __name__ == "__main__":

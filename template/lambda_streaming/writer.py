@@ -71,7 +71,8 @@ class ResponseStreamWriter:
         """Send ``data`` as one chunk now. ``str`` is sent as UTF-8; empty data sends nothing."""
         if self._finished:
             raise StreamStateError("the response is finished: nothing more can be written")
-        data = _as_bytes(data)
+        if type(data) is not bytes:  # bytes, the common case, skips the call
+            data = _as_bytes(data)
         if not data:
             return  # a zero-length chunk would end the body (STREAMING-PROTOCOL.md 1.1, point 6)
         if self._headers_sent:
