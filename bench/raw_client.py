@@ -4,7 +4,8 @@ Usage:
     python raw_client.py stream HOST:PORT WRITE_SIZE TOTAL_SIZE preframed|framed
         one invocation streamed in WRITE_SIZE chunks: ``preframed`` sends chunks framed once in
         advance (the loopback ceiling); ``framed`` frames each write as a minimal plain-Python
-        streaming loop must (one ``sendmsg`` of size line, data and CRLF per write)
+        streaming loop must (one ``sendmsg`` of size line, data and CRLF per write); prints the
+        CPU seconds the writes took
     python raw_client.py warm HOST:PORT COUNT
         COUNT small invocations back to back, each response streamed on a connection of its own
         as a streaming runtime must: the emulator's ceiling for warm round trips; prints the CPU
@@ -58,6 +59,7 @@ def stream(host: str, port: int, write: int, total: int, mode: str) -> None:
     connection = _connect(host, port)
     connection.sendall(_response_head(request_id))
     block = b"x" * write
+    started = time.process_time()
     if mode == "preframed":
         chunk = b"%x\r\n" % write + block + b"\r\n"
         for _ in range(total // write):
@@ -67,9 +69,11 @@ def stream(host: str, port: int, write: int, total: int, mode: str) -> None:
         sendmsg = connection.sendmsg
         for _ in range(total // write):
             sendmsg((b"%x\r\n" % len(block), block, crlf))
+    cpu = time.process_time() - started
     connection.sendall(b"0\r\n\r\n")
     connection.recv(65536)
     connection.close()
+    print(cpu)
 
 
 def warm(host: str, port: int, count: int) -> None:

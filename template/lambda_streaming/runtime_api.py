@@ -27,6 +27,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold s
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    Chunk = bytes | bytearray | memoryview
+
 _MAX_LINE = 65537
 _MAX_HEAD = 1 << 20
 _RECEIVE_SIZE = 65536
@@ -228,18 +230,19 @@ class StreamingResponse:
     def started(self) -> bool:
         return self._connection is not None
 
-    def send(self, *chunks: bytes | bytearray | memoryview) -> None:
+    def send(self, data: Chunk, *more: Chunk) -> None:
         """Send these chunks now (never an empty one: a zero-length chunk ends the body)."""
         connection = self._connection
-        if connection is not None and len(chunks) == 1:  # the hot path: one write of the handler
-            data = chunks[0]
-            size_line = b"%x\r\n" % len(data)
-            buffers = (size_line, data, CRLF)
-            sent = connection.sendmsg(buffers)
-            if sent != len(size_line) + len(data) + 2:
-                _send_rest(connection, buffers, sent)
-        else:
-            self._sendmsg(_framed(chunks))
+        if connection is None or more:
+            self._sendmsg(_framed((data, *more)))
+            return
+        # The hot path, one write of the handler: one system call, the data not copied.
+        size = len(data)
+        size_line = b"%x\r\n" % size
+        buffers = (size_line, data, b"\r\n")
+        sent = connection.sendmsg(buffers)
+        if sent != len(size_line) + size + 2:
+            _send_rest(connection, buffers, sent)
 
     def finish(
         self, *chunks: bytes | bytearray | memoryview, trailers: Mapping[str, str] | None = None
