@@ -246,9 +246,9 @@ class StreamingResponse:
 
     def finish(
         self, *chunks: bytes | bytearray | memoryview, trailers: Mapping[str, str] | None = None
-    ) -> Response:
+    ) -> Response | None:
         """Send the last chunks and the end of the body (with trailers if any), read Lambda's
-        answer, close the connection."""
+        answer, close the connection. None if the Runtime API closed without answering."""
         buffers = _framed(chunks)
         buffers.append(end_of_body(trailers))
         self._sendmsg(buffers)
@@ -256,6 +256,11 @@ class StreamingResponse:
         assert connection is not None
         try:
             response, _ = read_response(Reader(connection))
+        except (OSError, RuntimeApiError) as error:
+            # The body went out whole; a Runtime API that hangs up now is going away (the next
+            # /next finds that out and the loop ends). Not the handler's error: no traceback.
+            sys.stderr.write(f"[WARNING]\tno answer from the Runtime API to a response: {error}\n")
+            return None
         finally:
             connection.close()
         if response.status != 202:

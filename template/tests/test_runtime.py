@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -325,3 +326,27 @@ def test_without_the_site_module_site_packages_stay_importable():
     assert wanted
     assert not set(wanted) & set(python("-S", "-c", show_path))
     assert set(wanted) <= set(python("-S", "-c", added))
+
+
+def test_a_runtime_api_that_hangs_up_after_the_whole_body_is_no_handler_error(capsys):
+    from lambda_streaming.runtime_api import Endpoint, StreamingResponse
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = bytearray()
+
+    def take_the_body_and_hang_up() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            while not received.endswith(b"0\r\n\r\n"):
+                received.extend(connection.recv(65536))
+
+    server = threading.Thread(target=take_the_body_and_hang_up)
+    server.start()
+    endpoint = Endpoint(f"127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        assert StreamingResponse(endpoint, "request-1").finish(b"whole") is None
+    finally:
+        server.join(10)
+        listener.close()
+    assert received.endswith(b"5\r\nwhole\r\n0\r\n\r\n")
+    assert "no answer from the Runtime API" in capsys.readouterr().err
