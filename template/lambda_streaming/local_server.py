@@ -653,13 +653,13 @@ class _HttpServer(ThreadingHTTPServer):
 
     def close_all(self) -> None:
         with self._connections_lock:
-            if self._closed:
-                return
+            connections = [] if self._closed else list(self._connections)
             self._closed = True
-            connections = list(self._connections)
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+        # Every caller closes the listener (closing twice is harmless): a second caller that
+        # returned early could otherwise see it still open while the first is busy above.
         self.server_close()
 
 
