@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import SAM_VENV, render, sam_cli, sam_environment
+from conftest import SAM_VENV, TEMPLATE_ROOT, render, sam_cli, sam_environment
 from test_rendered_projects import EXAMPLE_HEADERS, EXAMPLE_LINES, PRELUDE_DELIMITER, python_for
 from test_sam_template import CloudFormationLoader
 
@@ -444,12 +446,74 @@ def test_started_artifact_runs_on_its_shipped_bytecode(
 # -------------------------------------------------------------------------------------- the SAM CLI
 
 
+def sam_cli_pins() -> list[str]:
+    """The aws-sam-cli version(s) requirements-sam.txt pins."""
+    pins = (TEMPLATE_ROOT / "requirements-sam.txt").read_text()
+    return re.findall(r"^aws-sam-cli==(\S+)$", pins, flags=re.MULTILINE)
+
+
 def test_sam_cli_is_the_pinned_one() -> None:
-    pins = (Path(__file__).resolve().parent.parent / "requirements-sam.txt").read_text()
-    (pinned,) = [
-        line.split("==")[1] for line in pins.splitlines() if line.startswith("aws-sam-cli==")
-    ]
+    (pinned,) = sam_cli_pins()
     result = subprocess.run(
         [str(sam_cli()), "--version"], env=sam_environment(), capture_output=True, text=True
     )
     assert result.stdout.split()[-1] == pinned
+
+
+# ------------------------------------------------------------------- the README's build and deploy
+
+
+def readme_sam_commands(readme: str) -> list[tuple[str, list[str]]]:
+    """Every `sam ...` command of the README's shell blocks: (subcommand, its arguments)."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL):
+        text = block.replace("\\\n", " ")
+        for match in re.finditer(r"(?<![\w/.-])sam ((?:list |remote )?[a-z-]+)([^|)#;&\n]*)", text):
+            commands.append((match[1], shlex.split(match[2])))
+    return commands
+
+
+@pytest.fixture(scope="session")
+def sam_help() -> Callable[[str], str]:
+    """`sam <subcommand> --help`, once each."""
+    texts: dict[str, str] = {}
+
+    def get(subcommand: str) -> str:
+        if subcommand not in texts:
+            result = subprocess.run(
+                [str(sam_cli()), *subcommand.split(), "--help"],
+                env=sam_environment(),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            texts[subcommand] = result.stdout
+        return texts[subcommand]
+
+    return get
+
+
+@per_build
+def test_readme_sam_commands_use_what_the_pinned_cli_and_the_project_have(
+    builds: Builds, sam_help: Callable[[str], str], variant: str
+) -> None:
+    build = builds(variant)
+    readme = (build.project / "README.md").read_text()
+    commands = readme_sam_commands(readme)
+    walked = {subcommand for subcommand, _ in commands}
+    assert walked >= {
+        "validate", "build", "deploy", "list stack-outputs", "remote invoke", "logs", "delete",
+    }  # fmt: skip
+    for subcommand, arguments in commands:
+        help_text = sam_help(subcommand)
+        for option in [argument.split("=")[0] for argument in arguments if argument[:2] == "--"]:
+            assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", help_text), (
+                f"sam {subcommand} has no {option}"
+            )
+        if "--event-file" in arguments:
+            assert (build.project / arguments[arguments.index("--event-file") + 1]).is_file()
+        if subcommand == "remote invoke":
+            assert arguments[0] == build.function_id
+        if "--name" in arguments:
+            assert arguments[arguments.index("--name") + 1] == build.function_id
+    assert set(re.findall(r"aws-sam-cli==([\d.]+)", readme)) == set(sam_cli_pins())
