@@ -35,7 +35,8 @@ BUILD_VARIANTS: dict[str, dict[str, str]] = {
     "defaults": {},
     "x86_64-py312": {"architecture": "x86_64", "python_version": "3.12"},
 }
-# The variants whose build finds python<python_version> on PATH, when this machine has it.
+# The variants built as on a machine with python<python_version> on PATH (when this one has it);
+# the others as on one without it.
 WITH_TARGET_PYTHON = {"defaults"}
 # A user's requirements.txt: one pure-Python package, one with compiled (platform) wheels.
 USER_REQUIREMENTS = "six==1.17.0\nMarkupSafe==3.0.3\n"
@@ -105,17 +106,21 @@ def sam_build(
     version = str(answers["python_version"])
     interpreter = python_for(version)  # this very Python when the machine has no <version>
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    path = [str(Path(sys.executable).parent)]
     bytecode_python = sys.executable if running == version else None  # PYTHON is the target
+    bin_dir = tmp / "bin"  # first on PATH: decides what `python<version>` is for the Makefile
+    bin_dir.mkdir()
     if offer_target_python and interpreter != sys.executable:
         # This machine has Python <version>: offer it as python<version>, as an install would.
-        bin_dir = tmp / "bin"
-        bin_dir.mkdir()
         (bin_dir / f"python{version}").symlink_to(interpreter)
-        path.insert(0, str(bin_dir))
         bytecode_python = interpreter
+    else:  # a machine without it, whatever else is on PATH (as pyenv's shims answer)
+        missing = bin_dir / f"python{version}"
+        missing.write_text(f"#!/bin/sh\necho 'python{version}: command not found' >&2\nexit 127\n")
+        missing.chmod(0o755)
     environment = sam_environment(PYTHON=sys.executable)
-    environment["PATH"] = ":".join([*path, environment.get("PATH", "")])
+    environment.pop("BYTECODE_PYTHON", None)
+    path = [str(bin_dir), str(Path(sys.executable).parent), environment.get("PATH", "")]
+    environment["PATH"] = ":".join(path)
     result = subprocess.run(
         [str(sam_cli()), "build"],
         cwd=project,
