@@ -5,8 +5,9 @@
                                  mode, curl it and show each line as it arrives, then stop it
     python3 dev.py test [ARGS]   run the template's whole test suite; ARGS go to pytest
 
-Both create (or reuse) `.venv` with the pinned tools of requirements-dev.txt. Standard library only,
-so it runs before anything is installed.
+Both create (or reuse) `.venv` with the pinned tools of requirements-dev.txt; `test` also makes
+`.venv-sam` with the pinned AWS SAM CLI of requirements-sam.txt (its own venv: its pins clash with
+checkov's), where the tests find `sam`. Standard library only: it runs before anything is installed.
 """
 
 from __future__ import annotations
@@ -30,10 +31,29 @@ from pathlib import Path
 
 MIN_PYTHON = (3, 11)
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
-REQUIREMENTS = ROOT / "requirements-dev.txt"
-# The hash of the requirements the venv was last installed from: a changed pin means reinstall.
-VENV_STAMP = VENV / ".requirements-dev.sha256"
+
+
+@dataclass(frozen=True)
+class PinnedVenv:
+    """A venv made from one requirements file; a changed pin reinstalls it."""
+
+    path: Path
+    requirements: Path
+
+    @property
+    def python(self) -> Path:
+        return self.path / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+    @property
+    def stamp(self) -> Path:
+        """The hash of the requirements the venv was last installed from."""
+        return self.path / f".{self.requirements.stem}.sha256"
+
+
+# The template's test tools, and the AWS SAM CLI apart from them: aws-sam-cli pins boto3 and click
+# exactly, at versions checkov's own pins exclude, so the two cannot share one venv.
+DEV_VENV = PinnedVenv(ROOT / ".venv", ROOT / "requirements-dev.txt")
+SAM_VENV = PinnedVenv(ROOT / ".venv-sam", ROOT / "requirements-sam.txt")
 
 DEMO_DESTINATION = Path("demo") / "streaming-numbers"
 DEMO_PACKAGE = "streaming_numbers"
@@ -69,14 +89,6 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def venv_python() -> Path:
-    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def requirements_digest() -> str:
-    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-
-
 def interpreter_works(python: Path) -> bool:
     """True when `python` starts and is 3.11+ (a venv can outlive the Python it came from)."""
     if not python.exists():
@@ -91,29 +103,29 @@ def interpreter_works(python: Path) -> bool:
         return False
 
 
-def ensure_venv() -> Path:
-    """Create `.venv` if needed and install the pins into it when requirements-dev.txt changed."""
-    python = venv_python()
+def ensure_venv(pinned: PinnedVenv = DEV_VENV) -> Path:
+    """Create the venv if needed and install the pins into it when its requirements changed."""
+    python = pinned.python
     if not interpreter_works(python):
-        say(f"{'Recreating' if VENV.exists() else 'Creating'} {VENV.name} with {sys.executable}")
+        action = "Recreating" if pinned.path.exists() else "Creating"
+        say(f"{action} {pinned.path.name} with {sys.executable}")
         try:
-            venv.EnvBuilder(clear=True, with_pip=True, symlinks=os.name != "nt").create(VENV)
+            venv.EnvBuilder(clear=True, with_pip=True, symlinks=os.name != "nt").create(pinned.path)
         except (OSError, subprocess.CalledProcessError) as error:
             raise DevError(
-                f"could not create {VENV}: {error}\n"
+                f"could not create {pinned.path}: {error}\n"
                 "On Debian or Ubuntu, install the venv module first: apt-get install python3-venv"
             ) from error
-    digest = requirements_digest()
-    installed = VENV_STAMP.read_text().strip() if VENV_STAMP.exists() else ""
+    digest = hashlib.sha256(pinned.requirements.read_bytes()).hexdigest()
+    installed = pinned.stamp.read_text().strip() if pinned.stamp.exists() else ""
     if installed != digest:
-        say(f"Installing the pinned tools of {REQUIREMENTS.name} into {VENV.name}")
+        name = pinned.requirements.name
+        say(f"Installing the pinned tools of {name} into {pinned.path.name}")
         command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
-        result = subprocess.run([*command, "--requirement", str(REQUIREMENTS)], check=False)
+        result = subprocess.run([*command, "--requirement", str(pinned.requirements)], check=False)
         if result.returncode != 0:
-            raise DevError(
-                f"pip could not install {REQUIREMENTS.name} (exit code {result.returncode})"
-            )
-        VENV_STAMP.write_text(digest + "\n")
+            raise DevError(f"pip could not install {name} (exit code {result.returncode})")
+        pinned.stamp.write_text(digest + "\n")
     return python
 
 
@@ -143,7 +155,8 @@ def _names_worker_count(arg: str) -> bool:
 
 
 def command_test(user_args: Sequence[str]) -> int:
-    python = ensure_venv()
+    python = ensure_venv(DEV_VENV)
+    ensure_venv(SAM_VENV)  # tests/conftest.py finds `sam` there
     command = pytest_command(python, user_args)
     say(" ".join(command))
     process = subprocess.Popen(command, cwd=ROOT)

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import TEMPLATE_ROOT, render
+from conftest import TEMPLATE_ROOT, render, sam_validate_lint
 
 VARIANTS: dict[str, dict[str, str]] = {
     "defaults": {},
@@ -535,6 +535,12 @@ def test_api_gateway_view_wants_a_signature_exactly_when_auth_is_iam(variant: Va
         assert "message" in json.loads(unsigned.body), unsigned
     else:
         assert unsigned.status == 200, unsigned
+
+
+@per_variant
+def test_sam_validate_lint_passes(variant: Variant) -> None:
+    output = sam_validate_lint(variant.root, str(variant.answers["aws_region"]))
+    assert "is a valid SAM Template" in output
 
 
 @per_variant
