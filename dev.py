@@ -168,10 +168,44 @@ def command_test(user_args: Sequence[str]) -> int:
         signal.signal(signal.SIGINT, previous)
 
 
+# What the demo rendered, file by file, so that a later demo replaces only an untouched render.
+DEMO_MANIFEST = ROOT / "demo" / ".rendered.sha256"
+# Written by running the project (its tests, Python), not by the user.
+DEMO_SCRATCH = {"__pycache__", ".pytest_cache", ".ruff_cache", ".aws-sam"}
+
+
+def demo_files(project: Path) -> dict[str, str]:
+    """Each file of the rendered project (outside caches and build output) with its SHA-256."""
+    files = {}
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if path.is_file() and not DEMO_SCRATCH.intersection(relative.parts):
+            files[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def edits_since_render(project: Path) -> list[str]:
+    """Files of the demo that differ from what the demo rendered (all of them when unknown)."""
+    if not DEMO_MANIFEST.exists():
+        return sorted(demo_files(project))
+    rendered = dict(line.split("  ", 1)[::-1] for line in DEMO_MANIFEST.read_text().splitlines())
+    current = demo_files(project)
+    return sorted(name for name in rendered.keys() | current.keys()
+                  if rendered.get(name) != current.get(name))  # fmt: skip
+
+
 def render_demo(python: Path) -> Path:
-    """Render the template's defaults into demo/streaming-numbers, replacing an earlier demo."""
+    """Render the template's defaults into demo/streaming-numbers, replacing an untouched demo."""
     destination = ROOT / DEMO_DESTINATION
     if destination.exists():
+        edited = edits_since_render(destination)
+        if edited:
+            shown = ", ".join(edited[:3]) + (", ..." if len(edited) > 3 else "")
+            raise DevError(
+                f"{DEMO_DESTINATION} has changes since the demo rendered it ({shown}); the demo "
+                "replaces that folder, so move it elsewhere to keep your work, or delete it, "
+                "then run the demo again"
+            )
         shutil.rmtree(destination)
     command = [str(python), "-m", "copier", "copy", "--defaults", "--trust", "--quiet"]
     if (ROOT / ".git").exists():
@@ -184,6 +218,8 @@ def render_demo(python: Path) -> Path:
         raise DevError(
             f"the rendered project has no {DEMO_PACKAGE}/ package: the template is incomplete"
         )
+    manifest = "".join(f"{digest}  {name}\n" for name, digest in demo_files(destination).items())
+    DEMO_MANIFEST.write_text(manifest)
     return destination
 
 
@@ -415,8 +451,12 @@ def command_demo() -> int:
         say("Stopping local mode (Ctrl-C)")
     print(
         "\nDone. The rendered project is in demo/streaming-numbers; run it yourself with:\n"
-        f"    cd {DEMO_DESTINATION} && python3 -m {DEMO_PACKAGE}\n"
-        "Then change its handler in streaming_numbers/handler.py. Run the template's tests with:\n"
+        f"    cd {DEMO_DESTINATION}\n"
+        f"    AWS_ACCESS_KEY_ID={DEMO_ACCESS_KEY_ID} "
+        f"AWS_SECRET_ACCESS_KEY={DEMO_SECRET_ACCESS_KEY} python3 -m {DEMO_PACKAGE}\n"
+        "(any keys do: local mode checks signatures against the keys it is given; sign curl\n"
+        "with the same, as above). For a project of your own, use `copier copy` (README).\n"
+        "Run the template's tests with:\n"
         "    python3 dev.py test",
         flush=True,
     )

@@ -737,6 +737,7 @@ def test_security_doc_states_the_caveats(projects: Callable[[str], Project]) -> 
 HARDENING_REFUSED = [
     ("throttling_rate_limit", {"throttling": True, "throttling_rate_limit": 0}, "more than 0"),
     ("throttling_rate_limit", {"throttling": True, "throttling_rate_limit": -5}, "more than 0"),
+    ("throttling_rate_limit", {"throttling": True, "throttling_rate_limit": "nan"}, "more than 0"),
     ("throttling_burst_limit", {"throttling": True, "throttling_burst_limit": 0}, "between 1"),
     ("waf_rate_limit", {"waf": True, "waf_rate_limit": 9}, "between 10 and 2000000000"),
     ("reserved_concurrency", {"concurrency_limit": True, "reserved_concurrency": 0}, "at least 1"),
@@ -756,6 +757,22 @@ def test_hardening_numbers_are_validated(
         render(tmp_path / "project", **answers)
     assert message in str(refusal.value)
     assert not (tmp_path / "project").exists()
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"throttling": False, "throttling_rate_limit": 0, "throttling_burst_limit": 0},
+        {"waf": False, "waf_rate_limit": 0},
+        {"concurrency_limit": False, "reserved_concurrency": 0},
+    ],
+    ids=["throttling", "waf", "concurrency_limit"],
+)
+def test_sub_questions_of_a_toggle_that_is_off_are_not_validated(
+    tmp_path: Path, answers: dict[str, object]
+) -> None:
+    render(tmp_path / "project", **answers)
+    assert (tmp_path / "project" / "template.yaml").is_file()
 
 
 def test_security_profile_is_a_choice(tmp_path: Path) -> None:

@@ -160,6 +160,18 @@ REFUSED = [
     ("api_path", "/v1/.", "no . or .. segment"),
     ("package_name", "annotationlib", "must not shadow the standard-library module"),
     ("package_name", "compression", "must not shadow the standard-library module"),
+    # package_name: names `python -m` cannot run, or that the project's own tools and folders use
+    ("package_name", "__main__", 'must not be a dunder name like "__main__"'),
+    ("package_name", "pytest", "must not be one of lambda_streaming, tests, events, build, docs"),
+    ("package_name", "docs", "the project already uses that name"),
+    # function_name: the logical ids it makes must not be the template's fixed ones
+    ("function_name", "ApiGatewayLogging", "must not make the logical id ApiGatewayLoggingRole"),
+    ("function_name", "VpcSubnetIds", "must not make the logical id VpcSubnetIds"),
+    # description: one line, and nothing CloudFormation would substitute
+    ("description", "Streams\nnumbers", "description must be a single line of text"),
+    ("description", "Streams in ${AWS::Region}", 'must not contain "${"'),
+    # stage_name: local mode serves the Runtime API under /2018-06-01
+    ("stage_name", "2018-06-01", 'must not be "2018-06-01"'),
 ]
 
 
