@@ -216,10 +216,15 @@ def test_every_validated_question_has_a_refusal_test() -> None:
 
 @pytest.mark.parametrize(
     ("project_name", "refused_question"),
-    [("json", "package_name"), ("lambda-streaming", "package_name"), ("a" * 70, "function_name")],
+    [("json", "package_name"), ("lambda-streaming", "package_name"), ("tests", "package_name")],
 )
 def test_names_derived_from_project_name_are_validated_too(
     tmp_path: Path, project_name: str, refused_question: str
 ) -> None:
     with pytest.raises(ValueError, match=f"question '{refused_question}'"):
         render(tmp_path / "project", project_name=project_name)
+
+
+def test_the_longest_project_name_derives_a_function_name_that_fits(tmp_path: Path) -> None:
+    project = render(tmp_path / "project", project_name="a" * 100)
+    assert _answers(project)["function_name"] == "A" + "a" * 63
