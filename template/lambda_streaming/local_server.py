@@ -313,6 +313,29 @@ class LocalServer:
         if self.replace_environment is not None and not self._closing:
             self.replace_environment()
 
+    def _environment_exited(self, request_id: str, error: BaseException) -> None:
+        """An environment's handler ended it: its invocation fails as Lambda's does."""
+        code = error.code if isinstance(error, SystemExit) else 1
+        if isinstance(code, str):
+            print(code, file=sys.stderr)  # what Python prints for sys.exit("message")
+            code = 1
+        reason = (
+            "Runtime exited without providing a reason"
+            if code in (None, 0)
+            else f"Runtime exited with error: exit status {code}"
+        )
+        message = f"RequestId: {request_id} Error: {reason}"
+        logger.error(
+            "%s the handler ended its execution environment (%s): %s; starting a fresh one",
+            request_id,
+            f"{type(error).__name__}({code!r})" if isinstance(error, SystemExit) else repr(error),
+            reason,
+        )
+        with self._lock:
+            invocation = self._handed_out.get(request_id)
+        if invocation is not None:
+            invocation.finish_with_error(function_error_body("Runtime.ExitError", message))
+
     def _record_init_error(self, body: bytes) -> None:
         with self._lock:
             self._init_error = body
@@ -897,7 +920,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._relay_buffered(invocation, length)
         except _BadRequest as error:
-            if not self.server.local._closing:  # our own shutdown cuts streams; no noise for that
+            if not (self.server.local._closing or invocation.finished.is_set()):  # cut on purpose
                 logger.error("%s bad response from the runtime: %s", request_id, error)
             invocation.finish_with_error(function_error_body("Runtime.InvalidResponse", str(error)))
             raise
@@ -1097,12 +1120,45 @@ class ExecutionEnvironments:
     def _run(self) -> None:
         from .runtime import HandlerInitError, serve  # the same loop as in Lambda
 
+        guard = _ExitGuard(self.handler)
         try:
-            serve(self.handler, self.server.runtime_api)
+            serve(guard.loaded, self.server.runtime_api)
         except HandlerInitError:
             self.init_failed = True
             self.server.shutdown()
-        except BaseException:
+        except BaseException as error:  # the handler ended its environment (sys.exit() or worse)
+            if guard.request_id and not self.server._closing:
+                self.server._environment_exited(guard.request_id, error)
+                self._start_one()  # as Lambda does: a fresh environment for the next request
+                return
+            logger.error("the handler ended its execution environment while loading: %r", error)
             self.init_failed = True
             self.server.shutdown()
-            raise
+
+
+class _ExitGuard:
+    """Remembers which invocation the environment is running, so that a handler ending its
+    environment (``sys.exit()``) fails that invocation as Lambda does: ``Runtime.ExitError``.
+
+    ``loaded`` is a class: ``serve`` instantiates it where it loads handlers, so a handler that
+    cannot be loaded is still reported by the runtime's own ``/init/error`` path.
+    """
+
+    def __init__(self, handler: Any) -> None:
+        from .runtime import as_handler_function, load_handler
+
+        guard = self
+        self.request_id = ""
+
+        class Loaded:
+            def __init__(self) -> None:
+                if isinstance(handler, str):
+                    self._handle = load_handler(handler)
+                else:
+                    self._handle = as_handler_function(handler)
+
+            def handle(self, event: bytes, writer: Any, context: Any) -> Any:
+                guard.request_id = context.aws_request_id
+                return self._handle(event, writer, context)
+
+        self.loaded = Loaded

@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -951,6 +952,39 @@ def test_timed_out_environment_is_replaced_and_the_next_request_is_served(caplog
         release.set()  # the replacement and the overrunning thread both serve this
         assert request(server, "GET", "/prod/stream").read() == b"begun\ndone\n"
         # Once the overrunning handler returns, its thread is turned away: one environment again.
+        wait_until(
+            lambda: sum(t.name.startswith("lambda-runtime") for t in threading.enumerate()) == 1
+        )
+
+
+def exits(event, writer, context):
+    if b"midway" in event:
+        writer.write_status_and_headers(200, {})
+        writer.write("begun\n")
+    if b"stay" not in event:
+        sys.exit(3)
+    writer.write_status_and_headers(200, {})
+    writer.write("still serving\n")
+
+
+def test_handler_calling_sys_exit_fails_the_invocation_and_local_mode_keeps_serving(caplog):
+    with environments(exits, 1) as server:
+        response = request(server, "POST", "/invoke", b"{}")
+        assert response.headers["X-Amz-Function-Error"] == "Unhandled"
+        error = json.loads(response.read())
+        assert error["errorType"] == "Runtime.ExitError"
+        assert error["errorMessage"].endswith("Error: Runtime exited with error: exit status 3")
+        assert "ended its execution environment" in caplog.text
+
+        assert request(server, "GET", "/prod/stream").status == 502  # before the prelude
+        midway = request(server, "GET", "/prod/stream", b"midway")
+        assert midway.status == 200
+        with pytest.raises(CUT):
+            midway.read()  # after the prelude: the stream is cut
+
+        still = request(server, "POST", "/invoke", b'"stay"')
+        assert still.read().partition(DELIMITER)[2] == b"still serving\n"
+        # One environment again: each one that exited was replaced, not added to.
         wait_until(
             lambda: sum(t.name.startswith("lambda-runtime") for t in threading.enumerate()) == 1
         )
