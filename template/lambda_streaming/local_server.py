@@ -168,6 +168,7 @@ class LocalServer:
         self._closing = False
         self._serving = False
         self._waiting_runtimes = 0  # /next calls waiting for work
+        self._init_errors_owed = 0  # own environments that failed to load and will report it
 
     @property
     def runtime_api(self) -> str:
@@ -313,8 +314,9 @@ class LocalServer:
         if self.replace_environment is not None and not self._closing:
             self.replace_environment()
 
-    def _environment_exited(self, request_id: str, error: BaseException) -> None:
-        """An environment's handler ended it: its invocation fails as Lambda's does."""
+    def _environment_exited(self, request_id: str, error: BaseException, streamed: bool) -> None:
+        """An environment's handler ended it: its invocation fails as Lambda's does. When the
+        stream has begun, its bytes are relayed first: the relay fails it at the stream's end."""
         code = error.code if isinstance(error, SystemExit) else 1
         if isinstance(code, str):
             print(code, file=sys.stderr)  # what Python prints for sys.exit("message")
@@ -333,8 +335,37 @@ class LocalServer:
         )
         with self._lock:
             invocation = self._handed_out.get(request_id)
+        if invocation is None:
+            return
+        body = function_error_body("Runtime.ExitError", message)
+        if streamed:
+            invocation.exit_error = body  # the relay fails it once the stream's socket closes
+        else:
+            invocation.finish_with_error(body)
+
+    def _expect_init_error(self) -> None:
+        with self._lock:
+            self._init_errors_owed += 1
+
+    def _running_here(self, request_id: str) -> None:
+        invocation = self._handed_out.get(request_id)
         if invocation is not None:
-            invocation.finish_with_error(function_error_body("Runtime.ExitError", message))
+            invocation.run_here = True
+
+    def _from_own_environment(self, request_id: str | None) -> bool:
+        """Whether a Runtime API answer can come from one of this process's environments: an
+        invocation one of them runs, or an init error one of them is about to report. Without
+        `ExecutionEnvironments` (a runtime played by hand) anyone may answer."""
+        if self.replace_environment is None:
+            return True
+        with self._lock:
+            if request_id is not None:
+                invocation = self._handed_out.get(request_id)
+                return invocation is not None and invocation.run_here
+            if self._init_errors_owed > 0:
+                self._init_errors_owed -= 1
+                return True
+            return False
 
     def _record_init_error(self, body: bytes) -> None:
         with self._lock:
@@ -592,6 +623,8 @@ class _Invocation:
         self.timed_out = False
         self.answer_started = False  # the runtime began /response or /error for it
         self.answer_kind = ""
+        self.run_here = False  # one of this process's execution environments runs it
+        self.exit_error: bytes | None = None  # its handler ended the environment mid-stream
 
     def relay(self, data: bytes) -> None:
         with self.io_lock:
@@ -832,10 +865,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._next()
             elif path == _INIT_ERROR_PATH:
                 self._require("POST")
+                self._require_own_environment(None)
                 self._init_error()
             elif match := _INVOCATION_PATH.match(path):
                 self._require("POST")
                 request_id, action = match.groups()
+                self._require_own_environment(request_id)
                 if action == "response":
                     self._response(request_id)
                 else:
@@ -851,6 +886,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _require(self, method: str) -> None:
         if self.command != method:
             raise _BadRequest(405, f"{self.command} is not allowed here; use {method}")
+
+    def _require_own_environment(self, request_id: str | None) -> None:
+        if not self.server.local._from_own_environment(request_id):
+            logger.warning(
+                "refused %s %s from %s: only local mode's own execution environments may use it",
+                self.command,
+                self.path,
+                self.client_address[0],
+            )
+            raise _BadRequest(403, "only local mode's own execution environments may use this")
 
     def _runtime_reply(self, response: CannedResponse) -> None:
         try:
@@ -920,7 +965,10 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._relay_buffered(invocation, length)
         except _BadRequest as error:
-            if not (self.server.local._closing or invocation.finished.is_set()):  # cut on purpose
+            if invocation.exit_error is not None:  # the handler ended its environment mid-stream
+                invocation.finish_with_error(invocation.exit_error)
+                raise
+            if not self.server.local._closing:  # our own shutdown cuts streams; no noise for that
                 logger.error("%s bad response from the runtime: %s", request_id, error)
             invocation.finish_with_error(function_error_body("Runtime.InvalidResponse", str(error)))
             raise
@@ -1069,7 +1117,7 @@ def _log_function_error(request_id: str, what: str, error_type: str, error: Any)
 
 
 def _error_type(status: int) -> str:
-    return {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestTooLarge"}.get(
+    return {403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "RequestTooLarge"}.get(
         status, "InvalidRequest"
     )
 
@@ -1120,7 +1168,7 @@ class ExecutionEnvironments:
     def _run(self) -> None:
         from .runtime import HandlerInitError, serve  # the same loop as in Lambda
 
-        guard = _ExitGuard(self.handler)
+        guard = _ExitGuard(self.handler, self.server)
         try:
             serve(guard.loaded, self.server.runtime_api)
         except HandlerInitError:
@@ -1128,7 +1176,10 @@ class ExecutionEnvironments:
             self.server.shutdown()
         except BaseException as error:  # the handler ended its environment (sys.exit() or worse)
             if guard.request_id and not self.server._closing:
-                self.server._environment_exited(guard.request_id, error)
+                streamed = getattr(guard.writer, "started", False)
+                self.server._environment_exited(guard.request_id, error, streamed)
+                if streamed:  # close its stream as the end of a process would
+                    guard.writer._sink.abandon()
                 self._start_one()  # as Lambda does: a fresh environment for the next request
                 return
             logger.error("the handler ended its execution environment while loading: %r", error)
@@ -1144,21 +1195,27 @@ class _ExitGuard:
     cannot be loaded is still reported by the runtime's own ``/init/error`` path.
     """
 
-    def __init__(self, handler: Any) -> None:
-        from .runtime import as_handler_function, load_handler
+    def __init__(self, handler: Any, server: LocalServer) -> None:
+        from .runtime import HandlerInitError, as_handler_function, load_handler
 
         guard = self
         self.request_id = ""
+        self.writer: Any = None
 
         class Loaded:
             def __init__(self) -> None:
-                if isinstance(handler, str):
-                    self._handle = load_handler(handler)
-                else:
-                    self._handle = as_handler_function(handler)
+                try:
+                    if isinstance(handler, str):
+                        self._handle = load_handler(handler)
+                    else:
+                        self._handle = as_handler_function(handler)
+                except HandlerInitError:
+                    server._expect_init_error()  # the runtime reports it next, to /init/error
+                    raise
 
             def handle(self, event: bytes, writer: Any, context: Any) -> Any:
-                guard.request_id = context.aws_request_id
+                guard.request_id, guard.writer = context.aws_request_id, writer
+                server._running_here(guard.request_id)
                 return self._handle(event, writer, context)
 
         self.loaded = Loaded

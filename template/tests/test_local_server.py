@@ -988,3 +988,38 @@ def test_handler_calling_sys_exit_fails_the_invocation_and_local_mode_keeps_serv
         wait_until(
             lambda: sum(t.name.startswith("lambda-runtime") for t in threading.enumerate()) == 1
         )
+
+
+def test_runtime_api_answers_from_outside_the_environments_are_refused():
+    release, started = threading.Event(), []
+    release.set()
+    with running_server(timeout_seconds=1) as server:
+        pool = ExecutionEnvironments(server, blocking_handler(release, started), 1)
+        evil = {"errorMessage": "x", "errorType": "Evil"}
+        status, _, body = post(server, "/2018-06-01/runtime/init/error", json.dumps(evil).encode())
+        assert status == 403
+        assert json.loads(body)["errorType"] == "Forbidden"
+
+        # An outsider that takes an invocation before the environments ask still cannot answer it.
+        stolen = send_request(server, "POST", "/invoke", b"{}")
+        invocation = f"/2018-06-01/runtime/invocation/{next_request_id(server)}"
+        assert post(server, f"{invocation}/error", json.dumps(evil).encode())[0] == 403
+        assert post(server, f"{invocation}/response", b"stolen")[0] == 403
+        assert json.loads(response_of(stolen).read())["errorType"] == "Sandbox.Timedout"
+
+        pool.start()
+        later = request(server, "POST", "/invoke", b"{}")
+        assert "X-Amz-Function-Error" not in later.headers
+        assert later.read().endswith(b"begun\ndone\n")
+
+
+def test_a_handler_that_cannot_load_fails_waiting_invocations_and_stops_local_mode():
+    with running_server() as server:
+        client = send_request(server, "POST", "/invoke", b"{}")
+        queued(server, 1)
+        pool = ExecutionEnvironments(server, "no_such_module.handler", 1)
+        pool.start()
+        response = response_of(client)
+        assert response.headers["X-Amz-Function-Error"] == "Unhandled"
+        assert json.loads(response.read())["errorType"] == "Runtime.ImportModuleError"
+        wait_until(lambda: pool.init_failed)
