@@ -314,9 +314,12 @@ class LocalServer:
         if self.replace_environment is not None and not self._closing:
             self.replace_environment()
 
-    def _environment_exited(self, request_id: str, error: BaseException, streamed: bool) -> None:
+    def _environment_exited(
+        self, request_id: str, error: BaseException, streamed: bool
+    ) -> _Invocation | None:
         """An environment's handler ended it: its invocation fails as Lambda's does. When the
-        stream has begun, its bytes are relayed first: the relay fails it at the stream's end."""
+        stream has begun, its bytes are relayed first: the relay fails it at the stream's end
+        (the invocation is returned, to wait for)."""
         code = error.code if isinstance(error, SystemExit) else 1
         if isinstance(code, str):
             print(code, file=sys.stderr)  # what Python prints for sys.exit("message")
@@ -336,12 +339,13 @@ class LocalServer:
         with self._lock:
             invocation = self._handed_out.get(request_id)
         if invocation is None:
-            return
+            return None
         body = function_error_body("Runtime.ExitError", message)
         if streamed:
             invocation.exit_error = body  # the relay fails it once the stream's socket closes
-        else:
-            invocation.finish_with_error(body)
+            return invocation
+        invocation.finish_with_error(body)
+        return None
 
     def _expect_init_error(self) -> None:
         with self._lock:
@@ -1177,9 +1181,10 @@ class ExecutionEnvironments:
         except BaseException as error:  # the handler ended its environment (sys.exit() or worse)
             if guard.request_id and not self.server._closing:
                 streamed = getattr(guard.writer, "started", False)
-                self.server._environment_exited(guard.request_id, error, streamed)
-                if streamed:  # close its stream as the end of a process would
+                relayed = self.server._environment_exited(guard.request_id, error, streamed)
+                if relayed is not None:  # close its stream as the end of a process would
                     guard.writer._sink.abandon()
+                    relayed.finished.wait(self.server.timeout_seconds)  # not busy any more
                 self._start_one()  # as Lambda does: a fresh environment for the next request
                 return
             logger.error("the handler ended its execution environment while loading: %r", error)
