@@ -795,6 +795,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _invoke(self, client: _ClientStream) -> None:
         event = self._read_body(MAX_PAYLOAD_BYTES)
+        if (refusal := _invalid_invoke_payload(event)) is not None:
+            client.send_canned(refusal, [("x-amzn-RequestId", client.request_id)])
+            return
         sink = _InvokeSink(client)
         client.timings.integration_started = time.monotonic()
         invocation = self.server.local._submit(event, sink, client)
@@ -1106,6 +1109,19 @@ def _as_json(body: bytes, error_type: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return document if isinstance(document, dict) else None
+
+
+def _invalid_invoke_payload(event: bytes) -> CannedResponse | None:
+    """What Lambda's Invoke answers for a payload that is not JSON (an empty one is allowed)."""
+    if not event.strip():
+        return None
+    try:
+        json.loads(event)
+    except ValueError as error:
+        message = f"Could not parse request body into json: {error}"
+        body = json.dumps({"Type": "User", "message": message}).encode()
+        return CannedResponse(400, body, (("x-amzn-ErrorType", "InvalidRequestContentException"),))
+    return None
 
 
 def _log_function_error(request_id: str, what: str, error_type: str, error: Any) -> None:

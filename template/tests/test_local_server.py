@@ -181,10 +181,23 @@ def test_next_carries_the_event_and_lambdas_headers(server):
     assert int(headers["Content-Length"]) == len(event)
 
 
-def test_malformed_event_json_is_passed_to_the_function_as_is(server):
-    send_request(server, "POST", "/invoke", b"{not json")
-    _, event = next_invocation(server)
-    assert event == b"{not json"
+def test_invoke_payload_that_is_not_json_is_400_invalid_request_content(server):
+    for payload in (b"{not json", b"this is not used", b"\xff"):
+        response = response_of(send_request(server, "POST", "/invoke", payload))
+        assert response.status == 400
+        assert response.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
+        error = json.loads(response.read())
+        assert error["Type"] == "User"
+        assert error["message"].startswith("Could not parse request body into json: ")
+    assert not server._pending  # nothing was invoked
+
+
+def test_invoke_payload_is_passed_to_the_function_byte_for_byte(server):
+    for payload in (b'"this is not used"', b' {"a" : 1} ', b""):
+        send_request(server, "POST", "/invoke", payload)
+        response, event = next_invocation(server)
+        assert event == payload
+        respond_buffered(server, response.headers["Lambda-Runtime-Aws-Request-Id"], b"", "a/b")
 
 
 def test_response_mode_other_than_streaming_is_400(server):
@@ -384,13 +397,13 @@ def test_client_disconnect_does_not_block_next_request(server, caplog):
 
 
 def test_client_leaving_before_its_turn_is_dropped_from_the_queue(server):
-    gone = send_request(server, "POST", "/invoke", b"gone")
+    gone = send_request(server, "POST", "/invoke", b'"gone"')
     queued(server, 1)
     gone.close()  # nothing else holds this socket
     queued(server, 0)
-    send_request(server, "POST", "/invoke", b"stays")
+    send_request(server, "POST", "/invoke", b'"stays"')
     _, event = next_invocation(server)
-    assert event == b"stays"
+    assert event == b'"stays"'
 
 
 def test_function_timeout_cuts_the_stream_and_discards_the_late_response(caplog):
