@@ -55,7 +55,7 @@ def local_options(argv: list[str], environ: dict[str, str] | None = None) -> Loc
     ``LOCAL_LAMBDA_BANDWIDTH_SHAPE=1``; a bad value exits with a message."""
     environ = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(
-        prog="python -m <package>",
+        prog=_program_name(),
         description="Local mode: the function behind an emulated API Gateway REST API.",
     )
     parser.add_argument(
@@ -91,6 +91,13 @@ def local_options(argv: list[str], environ: dict[str, str] | None = None) -> Loc
                 f"or empty), got {text!r}"
             )
     return LocalOptions(concurrency, shape)
+
+
+def _program_name() -> str:
+    """``python -m <the package run>``, as the user typed it."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    package = spec.name.removesuffix(".__main__") if spec is not None else ""
+    return f"python -m {package}" if package else "python -m <package>"
 
 
 # Lambda's default concurrency quota per account and region; each environment is a thread here.
