@@ -1048,6 +1048,9 @@ class _Handler(BaseHTTPRequestHandler):
         text = self.headers.get("Content-Length")
         if text is None:
             return 0
+        if len(self.headers.get_all("Content-Length") or ()) > 1:
+            # RFC 9112 6.3: more than one length leaves the body's end unknown.
+            raise _BadRequest(400, "more than one Content-Length header")
         if not text.strip().isdigit():
             raise _BadRequest(400, f"invalid Content-Length {text!r}")
         return int(text)

@@ -192,6 +192,19 @@ def test_invoke_payload_that_is_not_json_is_400_invalid_request_content(server):
     assert not server._pending  # nothing was invoked
 
 
+def test_duplicate_content_length_headers_are_400_before_anything_is_invoked(server):
+    for path in ("/invoke", "/prod/stream"):
+        connection = socket.create_connection((server.host, server.port), timeout=5)
+        connection.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n"
+            "\r\n12345".encode()
+        )
+        response = response_of(connection)
+        assert response.status == 400
+        assert json.loads(response.read()) == {"message": "more than one Content-Length header"}
+    assert not server._pending  # nothing was invoked
+
+
 def test_invoke_payload_is_passed_to_the_function_byte_for_byte(server):
     for payload in (b'"this is not used"', b' {"a" : 1} ', b""):
         send_request(server, "POST", "/invoke", payload)
