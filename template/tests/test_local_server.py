@@ -967,6 +967,21 @@ def test_two_environments_serve_two_requests_at_once():
         assert first.read() == second.read() == b"done\n"
 
 
+def test_with_one_environment_the_next_request_waits_for_an_abandoned_function_to_finish():
+    release, started = threading.Event(), []
+    with environments(blocking_handler(release, started), 1) as server:
+        abandoned = send_request(server, "GET", "/prod/stream")
+        wait_until(lambda: len(started) == 1)
+        abandoned.close()
+        second = send_request(server, "GET", "/prod/stream")
+        queued(server, 1)
+        time.sleep(0.2)  # the abandoned function still runs: the second request stays queued
+        assert len(started) == 1 and len(server._pending) == 1
+        release.set()
+        assert response_of(second, "GET").read() == b"begun\ndone\n"
+        assert len(started) == 2
+
+
 def test_timed_out_environment_is_replaced_and_the_next_request_is_served(caplog):
     release, started = threading.Event(), []
     with environments(blocking_handler(release, started), 1, timeout_seconds=0.3) as server:
