@@ -1165,7 +1165,9 @@ class ExecutionEnvironments:
     A loop is the very runtime that runs in Lambda (`runtime.serve`) pointed at the local Runtime
     API. When an invocation times out, a fresh environment is started in place of the one still
     stuck in the handler (Lambda would stop and re-initialise it; a thread cannot be stopped).
-    A handler that cannot be loaded stops the server: `init_failed` says so.
+    A handler that ends its environment (`sys.exit()`) fails its invocation with
+    `Runtime.ExitError`, and a fresh environment takes its place. A handler that cannot be loaded
+    stops the server: `init_failed` says so.
     """
 
     def __init__(self, server: LocalServer, handler: Any, count: int = 1) -> None:
