@@ -1216,6 +1216,8 @@ class ExecutionEnvironments:
 class _ExitGuard:
     """Remembers which invocation the environment is running, so that a handler ending its
     environment (``sys.exit()``) fails that invocation as Lambda does: ``Runtime.ExitError``.
+    It also tells the server, in-process, which answers the Runtime API may accept: an init
+    error the runtime is about to report, the invocations this environment runs.
 
     ``loaded`` is a class: ``serve`` instantiates it where it loads handlers, so a handler that
     cannot be loaded is still reported by the runtime's own ``/init/error`` path.
