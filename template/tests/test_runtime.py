@@ -325,3 +325,15 @@ def test_lambda_mode_streams_the_example_and_logs_carry_the_request_id():
     assert prelude_and_body(request)[1] == b"logged"
     log_line = next(line for line in stderr.splitlines() if "hello from the handler" in line)
     assert request_id in log_line.split("\t")
+
+
+def test_in_lambda_a_handler_calling_sys_exit_ends_the_process_with_its_status():
+    # Lambda then fails the invocation with Runtime.ExitError and starts a new environment.
+    api = RuntimeApiDouble()
+    process = run_lambda_mode("tests.sample_handlers.exits_with_3", api)
+    try:
+        api.invoke(b"{}")
+        assert process.wait(20) == 3
+    finally:
+        api.close()
+    assert api.answered() == []  # nothing reported: the process is gone
