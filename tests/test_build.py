@@ -767,6 +767,18 @@ def readme_section(readme: str, title: str) -> str:
     return readme[start : end if end != -1 else len(readme)]
 
 
+@pytest.mark.parametrize("auth", ["IAM", "NONE"])
+def test_readme_installs_the_requirements_to_run_and_test(tmp_path: Path, auth: str) -> None:
+    readme = (render(tmp_path / "project", auth=auth) / "README.md").read_text()
+    for title in ("Run it locally", "Test"):
+        section = readme_section(readme, title)
+        install = section.index("python -m pip install --requirement requirements.txt")
+        if title == "Test":
+            assert install < section.index("python -m pytest")
+        else:
+            assert install < section.index("python -m streaming_numbers")
+
+
 def test_readme_build_lists_what_the_build_needs(default_project: Path) -> None:
     section = readme_section((default_project / "README.md").read_text(), "Build")
     (sam_pin,) = sam_cli_pins()

@@ -116,6 +116,17 @@ def test_ci_installs_the_dev_tools_pyproject_pins(default_project: Path) -> None
         assert "python -m pip install --quiet --group dev" in job_script(job)
 
 
+def test_ci_test_job_installs_the_functions_requirements_before_pytest(
+    default_project: Path,
+) -> None:
+    """The handler may import what requirements.txt names: pytest would fail at collection."""
+    runs = [step.get("run", "") for step in workflow_of(default_project)["jobs"]["test"]["steps"]]
+    lines = [line.strip() for run in runs for line in run.splitlines()]
+    install = lines.index("python -m pip install --quiet --requirement requirements.txt")
+    assert install < lines.index("python -m pytest")
+    assert install > lines.index('python -m pip install --quiet "pip==$PIP_VERSION"')
+
+
 def test_ci_build_job_installs_uv_before_sam_build(default_project: Path) -> None:
     """The Makefile installs requirements.txt with uv."""
     steps = workflow_of(default_project)["jobs"]["build"]["steps"]
