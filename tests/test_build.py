@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -38,8 +40,19 @@ BUILD_VARIANTS: dict[str, dict[str, str]] = {
 # The variants built as on a machine with python<python_version> on PATH (when this one has it);
 # the others as on one without it.
 WITH_TARGET_PYTHON = {"defaults"}
-# A user's requirements.txt: one pure-Python package, one with compiled (platform) wheels.
-USER_REQUIREMENTS = "six==1.17.0\nMarkupSafe==3.0.3\n"
+# A user's requirements.txt: a pure-Python package, one with compiled (platform) wheels, one whose
+# Linux wheels are all manylinux_2_28 (none manylinux2014), one with a console script, and lines
+# whose environment markers hold for Lambda's Python and CPU, not for the build machine's (it runs
+# 3.11; CI may run on x86_64): WebOb needs legacy-cgi on 3.13+, tomli is for Pythons before 3.12.
+USER_REQUIREMENTS = (
+    "six==1.17.0\n"
+    "MarkupSafe==3.0.3\n"
+    "pyzmq==27.3.0\n"
+    "python-dotenv==1.1.1\n"
+    "WebOb==1.8.9\n"
+    'tomli==2.2.1 ; python_version < "3.12"\n'
+    'idna==3.10 ; platform_machine == "aarch64"\n'
+)
 # ELF e_machine of each Lambda architecture (the .so files pip must pick).
 ELF_MACHINE = {"arm64": 183, "x86_64": 62}
 WHEEL_ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
@@ -103,36 +116,65 @@ def sam_build(
     project: Path, answers: dict[str, Any], tmp: Path, offer_target_python: bool
 ) -> tuple[str, str | None]:
     """`sam build` in `project`; returns its output and the Python that compiled the bytecode."""
-    version = str(answers["python_version"])
-    interpreter = python_for(version)  # this very Python when the machine has no <version>
-    running = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    bytecode_python = sys.executable if running == version else None  # PYTHON is the target
+    result, bytecode_python = run_sam_build(project, answers, tmp, offer_target_python)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return output, bytecode_python
+
+
+def shadowing_path(tmp: Path, version: str, interpreter: str | None) -> str:
+    """PATH for the build: python<version> is `interpreter`, or a missing command if None."""
     bin_dir = tmp / "bin"  # first on PATH: decides what `python<version>` is for the Makefile
     bin_dir.mkdir()
-    if offer_target_python and interpreter != sys.executable:
-        # This machine has Python <version>: offer it as python<version>, as an install would.
+    if interpreter is not None:
         (bin_dir / f"python{version}").symlink_to(interpreter)
-        bytecode_python = interpreter
     else:  # a machine without it, whatever else is on PATH (as pyenv's shims answer)
         missing = bin_dir / f"python{version}"
         missing.write_text(f"#!/bin/sh\necho 'python{version}: command not found' >&2\nexit 127\n")
         missing.chmod(0o755)
-    environment = sam_environment(PYTHON=sys.executable)
-    environment.pop("BYTECODE_PYTHON", None)
-    path = [str(bin_dir), str(Path(sys.executable).parent), environment.get("PATH", "")]
-    environment["PATH"] = ":".join(path)
-    result = subprocess.run(
-        [str(sam_cli()), "build"],
+    # This Python's folder (.venv/bin) holds the pinned uv (requirements-dev.txt) the build runs.
+    return ":".join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def run_build_command(
+    command: list[str],
+    project: Path,
+    tmp: Path,
+    version: str,
+    interpreter: str | None,
+    **environment: str,
+) -> subprocess.CompletedProcess[str]:
+    """`command` in `project`, whatever its outcome, python<version> being `interpreter` or missing
+    (shadowing_path) and BYTECODE_PYTHON unset unless `environment` sets it."""
+    variables = sam_environment()
+    variables.pop("BYTECODE_PYTHON", None)
+    variables.update(environment, PATH=shadowing_path(tmp, version, interpreter))
+    return subprocess.run(
+        command,
         cwd=project,
-        env=environment,
+        env=variables,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    return output, bytecode_python
+
+
+def run_sam_build(
+    project: Path, answers: dict[str, Any], tmp: Path, offer_target_python: bool
+) -> tuple[subprocess.CompletedProcess[str], str | None]:
+    """`sam build` in `project`, whatever its outcome; and the Python that compiles bytecode."""
+    version = str(answers["python_version"])
+    interpreter = python_for(version)  # this very Python when the machine has no <version>
+    running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    bytecode_python = sys.executable if running == version else None  # PYTHON is the target
+    offered = None
+    if offer_target_python and interpreter != sys.executable:
+        # This machine has Python <version>: offer it as python<version>, as an install would.
+        offered = bytecode_python = interpreter
+    command = [str(sam_cli()), "build"]
+    result = run_build_command(command, project, tmp, version, offered, PYTHON=sys.executable)
+    return result, bytecode_python
 
 
 _BUILDS: dict[tuple[str, bool], Build] = {}
@@ -216,6 +258,10 @@ def test_bytecode_ships_exactly_when_the_build_has_the_target_python(
     if build.bytecode_python is None:
         assert pycs == []
         assert f"Bytecode: none shipped. No Python {version} here" in build.output
+        # PYTHON (the one running these tests) checks the syntax only if it is not older.
+        newer = sys.version_info[:2] >= tuple(int(part) for part in str(version).split("."))
+        said = f"Syntax: checked with {sys.executable}" if newer else "Syntax: not checked."
+        assert said in build.output
         return
     assert f"Bytecode: compiled for Python {version}" in build.output
     assert len(pycs) == len(sources)  # every module, so nothing is compiled at cold start
@@ -246,10 +292,201 @@ def test_requirements_install_for_the_functions_platform_and_python(
     assert int.from_bytes(elf[18:20], "little") == ELF_MACHINE[architecture]
 
 
+@per_build
+def test_requirements_markers_are_evaluated_for_lambdas_python_and_cpu(
+    builds: Builds, variant: str
+) -> None:
+    build = builds(variant, with_requirements=True)
+    version = tuple(int(part) for part in str(build.answers["python_version"]).split("."))
+    installed = {path.name.split("-")[0].lower() for path in build.artifact.glob("*.dist-info")}
+    assert {"six", "markupsafe", "pyzmq", "python_dotenv", "webob"} <= installed
+    assert ("legacy_cgi" in installed) == (version >= (3, 13)), installed  # WebOb's own marker
+    assert (build.artifact / "cgi.py").is_file() == (version >= (3, 13))
+    assert "tomli" not in installed  # python_version < "3.12": never on these targets
+    assert ("idna" in installed) == (build.answers["architecture"] == "arm64"), installed
+    assert f"for CPython {build.answers['python_version']} on " in build.output
+
+
+@per_build
+def test_requirements_take_manylinux_2_28_wheels_on_amazon_linux_2023(
+    builds: Builds, variant: str
+) -> None:
+    """Lambda's python3.12+ run on Amazon Linux 2023 (glibc 2.34): pyzmq 27.3.0's Linux wheels
+    are manylinux_2_28 only, which a manylinux2014-only build could not install."""
+    build = builds(variant, with_requirements=True)
+    arch = WHEEL_ARCH[str(build.answers["architecture"])]
+    platforms = {tag.split("-")[2] for tag in wheel_tags(build.artifact, "pyzmq")}
+    assert f"manylinux_2_28_{arch}" in platforms, platforms
+    assert not platforms & {f"manylinux2014_{arch}", f"manylinux_2_17_{arch}"}, platforms
+
+
+@per_build
+def test_requirements_console_scripts_are_left_out(builds: Builds, variant: str) -> None:
+    build = builds(variant, with_requirements=True)
+    (dist_info,) = build.artifact.glob("python_dotenv-*.dist-info")
+    assert "console_scripts" in (dist_info / "entry_points.txt").read_text()  # it has one
+    assert (build.artifact / "dotenv" / "__init__.py").is_file()
+    assert not (build.artifact / "bin").exists()
+
+
 def wheel_tags(artifact: Path, distribution: str) -> list[str]:
     (dist_info,) = artifact.glob(f"{distribution}-*.dist-info")
     lines = (dist_info / "WHEEL").read_text().splitlines()
     return [line.split(":", 1)[1].strip() for line in lines if line.startswith("Tag:")]
+
+
+# ------------------------------------------------------------------------ what the build refuses
+
+OFFERED_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
+RUNNING_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def run_make(
+    project: Path, tmp: Path, interpreter: str | None = None, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """The Makefile's target as `sam build` runs it, into an empty folder; python<version> is
+    `interpreter` or missing. Quicker than a whole `sam build` for builds that must fail."""
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    artifacts = tmp / "artifacts"
+    artifacts.mkdir(parents=True)
+    assignments = [f"{name}={value}" for name, value in variables.items()]
+    command = ["make", f"build-{answers['function_name']}", f"ARTIFACTS_DIR={artifacts}"]
+    version = str(answers["python_version"])
+    return run_build_command([*command, *assignments], project, tmp, version, interpreter)
+
+
+@pytest.fixture(scope="module")
+def other_version_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project for a Python version other than the one running these tests."""
+    version = "3.12" if RUNNING_PYTHON == "3.13" else "3.13"
+    return render(tmp_path_factory.mktemp("other-version") / "project", python_version=version)
+
+
+@pytest.mark.parametrize("kind", ["another-version", "not-a-python"])
+def test_bytecode_python_that_is_not_the_target_version_fails_the_build(
+    other_version_project: Path, tmp_path: Path, kind: str
+) -> None:
+    project = other_version_project
+    version = yaml.safe_load((project / ".copier-answers.yml").read_text())["python_version"]
+    python = sys.executable if kind == "another-version" else str(tmp_path / "no-such-python")
+    result = run_make(project, tmp_path, BYTECODE_PYTHON=python, PYTHON=sys.executable)
+    assert result.returncode != 0
+    said = "is Python " + RUNNING_PYTHON if kind == "another-version" else "does not run"
+    assert (
+        f"BYTECODE_PYTHON={python} {said}: bytecode for Lambda's python{version}" in result.stderr
+    )
+    assert "Bytecode: compiled" not in result.stdout
+    assert list((tmp_path / "artifacts").iterdir()) == []
+
+
+def break_the_handler(project: Path) -> Path:
+    package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
+    handler = project / package / "handler.py"
+    handler.write_text(handler.read_text() + "\ndef broken(:\n    pass\n")
+    return handler
+
+
+@pytest.mark.skipif(RUNNING_PYTHON not in OFFERED_PYTHONS, reason="no project for this Python")
+def test_syntax_error_in_the_handler_fails_sam_build(tmp_path: Path) -> None:
+    """For Lambda's Python on the build machine (the one running these tests): it compiles."""
+    project = render(tmp_path / "project", python_version=RUNNING_PYTHON)
+    break_the_handler(project)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    result, bytecode_python = run_sam_build(project, answers, tmp_path, offer_target_python=False)
+    output = result.stdout + result.stderr
+    assert bytecode_python == sys.executable
+    assert result.returncode != 0, output
+    assert "SyntaxError" in output
+    package = answers["package_name"]
+    assert f"Error: {package}/ or lambda_streaming/ does not compile with Python" in output
+    assert not (project / ".aws-sam" / "build" / "template.yaml").exists()
+
+
+def newer_python() -> tuple[str, str] | None:
+    """(an offered target version, an interpreter here newer than it), if this machine has one."""
+    if RUNNING_PYTHON in OFFERED_PYTHONS[1:]:
+        return OFFERED_PYTHONS[0], sys.executable
+    for version in OFFERED_PYTHONS[1:]:
+        interpreter = python_for(version)
+        if interpreter != sys.executable:
+            return OFFERED_PYTHONS[0], interpreter
+    return None
+
+
+def test_syntax_error_fails_the_build_without_the_target_python_when_python_is_newer(
+    tmp_path: Path,
+) -> None:
+    """No Python <version> here, but PYTHON is newer: it checks the syntax and ships no bytecode."""
+    found = newer_python()
+    if found is None:
+        pytest.skip("needs a Python newer than the oldest Lambda version offered")
+    version, interpreter = found
+    project = render(tmp_path / "project", python_version=version, architecture="x86_64")
+    assert run_make(project, tmp_path / "valid", PYTHON=interpreter).returncode == 0
+    handler = break_the_handler(project)
+    result = run_make(project, tmp_path / "broken", PYTHON=interpreter)
+    assert result.returncode != 0
+    assert "SyntaxError" in result.stdout + result.stderr
+    assert f"has a syntax error (above, checked with {interpreter})" in result.stdout
+    assert not list(handler.parent.rglob("*.pyc"))  # the check writes no bytecode anywhere here
+    assert not list((tmp_path / "broken" / "artifacts").rglob("*.pyc"))
+
+
+def test_requirements_without_uv_fail_the_build_and_say_how_to_get_it(
+    other_version_project: Path, tmp_path: Path
+) -> None:
+    project = shutil.copytree(other_version_project, tmp_path / "project")
+    (project / "requirements.txt").write_text("six==1.17.0\n")
+    missing = str(tmp_path / "no-uv-here")
+    result = run_make(project, tmp_path, PYTHON=sys.executable, UV=missing)
+    assert result.returncode != 0
+    assert f"needs uv {uv_pin()}" in result.stdout
+    assert f"-m pip install uv=={uv_pin()}" in result.stdout
+    assert not (tmp_path / "artifacts" / "six.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("version", "requirement", "platform"),
+    [
+        ("3.13", "PyYAML==5.3.1", "aarch64-manylinux_2_34 (Amazon Linux 2023, glibc 2.34)"),
+        # python3.11 is Amazon Linux 2 (glibc 2.26): pyzmq 27.3.0's manylinux_2_28 wheels would
+        # not load there.
+        ("3.11", "pyzmq==27.3.0", "aarch64-manylinux_2_17 (Amazon Linux 2, glibc 2.26)"),
+    ],
+)
+def test_requirement_without_a_lambda_wheel_fails_with_the_rule_and_what_to_do(
+    tmp_path: Path, version: str, requirement: str, platform: str
+) -> None:
+    project = render(tmp_path / "project", python_version=version)
+    (project / "requirements.txt").write_text(requirement + "\n")
+    result = run_make(project, tmp_path, PYTHON=sys.executable)
+    assert result.returncode != 0
+    assert "has no usable wheels" in result.stderr  # uv's own reason
+    said = " ".join(result.stdout.split())
+    assert f"binary wheels for CPython {version} on {platform}; it builds no sources." in said
+    assert "pin a version that publishes one" in said
+    assert "a layer or a container image" in said
+
+
+def uv_pin() -> str:
+    """The uv the build is tested with (requirements-dev.txt)."""
+    pins = (TEMPLATE_ROOT / "requirements-dev.txt").read_text()
+    (pinned,) = re.findall(r"^uv==(\S+)$", pins, flags=re.MULTILINE)
+    return pinned
+
+
+def test_makefile_ci_and_readme_name_the_uv_the_suite_tests(default_project: Path) -> None:
+    makefile = (default_project / "Makefile").read_text()
+    assert re.findall(r"^UV_VERSION := (\S+)$", makefile, flags=re.MULTILINE) == [uv_pin()]
+    workflow = yaml.safe_load((default_project / ".github" / "workflows" / "ci.yml").read_text())
+    build = workflow["jobs"]["build"]
+    assert [
+        step["env"]["UV_VERSION"] for step in build["steps"] if "UV_VERSION" in step.get("env", {})
+    ] == [uv_pin()]
+    assert f"uv=={uv_pin()}" in (default_project / "README.md").read_text()
+    uv = Path(sys.executable).parent / "uv"  # the builds here find it on PATH (shadowing_path)
+    result = subprocess.run([str(uv), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.split()[:2] == ["uv", uv_pin()]  # the one the builds here ran
 
 
 # ------------------------------------------------------------------ the zip that sam deploy uploads
@@ -522,3 +759,29 @@ def test_readme_sam_commands_use_what_the_pinned_cli_and_the_project_have(
         if "--name" in arguments:
             assert arguments[arguments.index("--name") + 1] == build.function_id
     assert set(re.findall(r"aws-sam-cli==([\d.]+)", readme)) == set(sam_cli_pins())
+
+
+def readme_section(readme: str, title: str) -> str:
+    start = readme.index(f"\n## {title}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start : end if end != -1 else len(readme)]
+
+
+@pytest.mark.parametrize("auth", ["IAM", "NONE"])
+def test_readme_installs_the_requirements_to_run_and_test(tmp_path: Path, auth: str) -> None:
+    readme = (render(tmp_path / "project", auth=auth) / "README.md").read_text()
+    for title in ("Run it locally", "Test"):
+        section = readme_section(readme, title)
+        install = section.index("python -m pip install --requirement requirements.txt")
+        if title == "Test":
+            assert install < section.index("python -m pytest")
+        else:
+            assert install < section.index("python -m streaming_numbers")
+
+
+def test_readme_build_lists_what_the_build_needs(default_project: Path) -> None:
+    section = readme_section((default_project / "README.md").read_text(), "Build")
+    (sam_pin,) = sam_cli_pins()
+    for needed in (f"aws-sam-cli=={sam_pin}", "`make`", "Python 3.11+", f"uv=={uv_pin()}"):
+        assert needed in section, needed
+    assert "aarch64-manylinux_2_34" in section and "manylinux_2_28" in section

@@ -116,6 +116,25 @@ def test_ci_installs_the_dev_tools_pyproject_pins(default_project: Path) -> None
         assert "python -m pip install --quiet --group dev" in job_script(job)
 
 
+def test_ci_test_job_installs_the_functions_requirements_before_pytest(
+    default_project: Path,
+) -> None:
+    """The handler may import what requirements.txt names: pytest would fail at collection."""
+    runs = [step.get("run", "") for step in workflow_of(default_project)["jobs"]["test"]["steps"]]
+    lines = [line.strip() for run in runs for line in run.splitlines()]
+    install = lines.index("python -m pip install --quiet --requirement requirements.txt")
+    assert install < lines.index("python -m pytest")
+    assert install > lines.index('python -m pip install --quiet "pip==$PIP_VERSION"')
+
+
+def test_ci_build_job_installs_uv_before_sam_build(default_project: Path) -> None:
+    """The Makefile installs requirements.txt with uv."""
+    steps = workflow_of(default_project)["jobs"]["build"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    install = runs.index('python -m pip install --quiet "uv==$UV_VERSION"')
+    assert install < next(i for i, run in enumerate(runs) if re.search(r"sam\"? build$", run, re.M))
+
+
 def run_job(project: Path, job: str, runner_temp: Path) -> list[subprocess.CompletedProcess[str]]:
     """The job's `run` steps (not its installs) in bash, as GitHub runs them, in `project`."""
     workflow = workflow_of(project)
