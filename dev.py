@@ -7,10 +7,11 @@
     python3 dev.py bench [ARGS]  run the benchmark (bench/run.py; ARGS such as --rounds 5 go to it):
                                  our runtime against the official client and the loopback ceiling
 
-`demo` and `test` create (or reuse) `.venv` with the pinned tools of requirements-dev.txt; `bench`
-makes `.venv-bench` from bench/requirements.txt (copier and awslambdaric), so the benchmark never
-shares, or changes, the test suite's tools. Standard library only, so it runs before anything is
-installed.
+`demo` and `test` create (or reuse) `.venv` with the pinned tools of requirements-dev.txt; `test`
+also makes `.venv-sam` with the pinned AWS SAM CLI of requirements-sam.txt (its own venv: its pins
+clash with checkov's), where the tests find `sam`; `bench` makes `.venv-bench` from
+bench/requirements.txt (copier and awslambdaric), so the benchmark never shares, or changes, the
+test suite's tools. Standard library only: it runs before anything is installed.
 """
 
 from __future__ import annotations
@@ -34,12 +35,30 @@ from pathlib import Path
 
 MIN_PYTHON = (3, 11)
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
-REQUIREMENTS = ROOT / "requirements-dev.txt"
-BENCH_VENV = ROOT / ".venv-bench"
-BENCH_REQUIREMENTS = ROOT / "bench" / "requirements.txt"
-# Each venv keeps the hash of the requirements it was last installed from (in
-# .<requirements stem>.sha256): a changed pin means reinstall.
+
+
+@dataclass(frozen=True)
+class PinnedVenv:
+    """A venv made from one requirements file; a changed pin reinstalls it."""
+
+    path: Path
+    requirements: Path
+
+    @property
+    def python(self) -> Path:
+        return self.path / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+    @property
+    def stamp(self) -> Path:
+        """The hash of the requirements the venv was last installed from."""
+        return self.path / f".{self.requirements.stem}.sha256"
+
+
+# The template's test tools, and the AWS SAM CLI apart from them: aws-sam-cli pins boto3 and click
+# exactly, at versions checkov's own pins exclude, so the two cannot share one venv.
+DEV_VENV = PinnedVenv(ROOT / ".venv", ROOT / "requirements-dev.txt")
+SAM_VENV = PinnedVenv(ROOT / ".venv-sam", ROOT / "requirements-sam.txt")
+BENCH_VENV = PinnedVenv(ROOT / ".venv-bench", ROOT / "bench" / "requirements.txt")
 
 DEMO_DESTINATION = Path("demo") / "streaming-numbers"
 DEMO_PACKAGE = "streaming_numbers"
@@ -75,14 +94,6 @@ def say(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def venv_python(venv_dir: Path = VENV) -> Path:
-    return venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def requirements_digest(requirements: Path = REQUIREMENTS) -> str:
-    return hashlib.sha256(requirements.read_bytes()).hexdigest()
-
-
 def interpreter_works(python: Path) -> bool:
     """True when `python` starts and is 3.11+ (a venv can outlive the Python it came from)."""
     if not python.exists():
@@ -97,30 +108,29 @@ def interpreter_works(python: Path) -> bool:
         return False
 
 
-def ensure_venv(venv_dir: Path = VENV, requirements: Path = REQUIREMENTS) -> Path:
-    """Create `venv_dir` if needed and install the pins into it when `requirements` changed."""
-    python = venv_python(venv_dir)
+def ensure_venv(pinned: PinnedVenv = DEV_VENV) -> Path:
+    """Create the venv if needed and install the pins into it when its requirements changed."""
+    python = pinned.python
     if not interpreter_works(python):
-        action = "Recreating" if venv_dir.exists() else "Creating"
-        say(f"{action} {venv_dir.name} with {sys.executable}")
+        action = "Recreating" if pinned.path.exists() else "Creating"
+        say(f"{action} {pinned.path.name} with {sys.executable}")
         try:
-            venv.EnvBuilder(clear=True, with_pip=True, symlinks=os.name != "nt").create(venv_dir)
+            venv.EnvBuilder(clear=True, with_pip=True, symlinks=os.name != "nt").create(pinned.path)
         except (OSError, subprocess.CalledProcessError) as error:
             raise DevError(
-                f"could not create {venv_dir}: {error}\n"
+                f"could not create {pinned.path}: {error}\n"
                 "On Debian or Ubuntu, install the venv module first: apt-get install python3-venv"
             ) from error
-    stamp = venv_dir / f".{requirements.stem}.sha256"
-    digest = requirements_digest(requirements)
-    installed = stamp.read_text().strip() if stamp.exists() else ""
+    digest = hashlib.sha256(pinned.requirements.read_bytes()).hexdigest()
+    installed = pinned.stamp.read_text().strip() if pinned.stamp.exists() else ""
     if installed != digest:
-        name = requirements.relative_to(ROOT)
-        say(f"Installing the pinned tools of {name} into {venv_dir.name}")
+        name = pinned.requirements.name
+        say(f"Installing the pinned tools of {name} into {pinned.path.name}")
         command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
-        result = subprocess.run([*command, "--requirement", str(requirements)], check=False)
+        result = subprocess.run([*command, "--requirement", str(pinned.requirements)], check=False)
         if result.returncode != 0:
             raise DevError(f"pip could not install {name} (exit code {result.returncode})")
-        stamp.write_text(digest + "\n")
+        pinned.stamp.write_text(digest + "\n")
     return python
 
 
@@ -150,7 +160,8 @@ def _names_worker_count(arg: str) -> bool:
 
 
 def command_test(user_args: Sequence[str]) -> int:
-    python = ensure_venv()
+    python = ensure_venv(DEV_VENV)
+    ensure_venv(SAM_VENV)  # tests/conftest.py finds `sam` there
     command = pytest_command(python, user_args)
     say(" ".join(command))
     process = subprocess.Popen(command, cwd=ROOT)
@@ -162,10 +173,44 @@ def command_test(user_args: Sequence[str]) -> int:
         signal.signal(signal.SIGINT, previous)
 
 
+# What the demo rendered, file by file, so that a later demo replaces only an untouched render.
+DEMO_MANIFEST = ROOT / "demo" / ".rendered.sha256"
+# Written by running the project (its tests, Python), not by the user.
+DEMO_SCRATCH = {"__pycache__", ".pytest_cache", ".ruff_cache", ".aws-sam"}
+
+
+def demo_files(project: Path) -> dict[str, str]:
+    """Each file of the rendered project (outside caches and build output) with its SHA-256."""
+    files = {}
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if path.is_file() and not DEMO_SCRATCH.intersection(relative.parts):
+            files[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def edits_since_render(project: Path) -> list[str]:
+    """Files of the demo that differ from what the demo rendered (all of them when unknown)."""
+    if not DEMO_MANIFEST.exists():
+        return sorted(demo_files(project))
+    rendered = dict(line.split("  ", 1)[::-1] for line in DEMO_MANIFEST.read_text().splitlines())
+    current = demo_files(project)
+    return sorted(name for name in rendered.keys() | current.keys()
+                  if rendered.get(name) != current.get(name))  # fmt: skip
+
+
 def render_demo(python: Path) -> Path:
-    """Render the template's defaults into demo/streaming-numbers, replacing an earlier demo."""
+    """Render the template's defaults into demo/streaming-numbers, replacing an untouched demo."""
     destination = ROOT / DEMO_DESTINATION
     if destination.exists():
+        edited = edits_since_render(destination)
+        if edited:
+            shown = ", ".join(edited[:3]) + (", ..." if len(edited) > 3 else "")
+            raise DevError(
+                f"{DEMO_DESTINATION} has changes since the demo rendered it ({shown}); the demo "
+                "replaces that folder, so move it elsewhere to keep your work, or delete it, "
+                "then run the demo again"
+            )
         shutil.rmtree(destination)
     command = [str(python), "-m", "copier", "copy", "--defaults", "--trust", "--quiet"]
     if (ROOT / ".git").exists():
@@ -178,6 +223,8 @@ def render_demo(python: Path) -> Path:
         raise DevError(
             f"the rendered project has no {DEMO_PACKAGE}/ package: the template is incomplete"
         )
+    manifest = "".join(f"{digest}  {name}\n" for name, digest in demo_files(destination).items())
+    DEMO_MANIFEST.write_text(manifest)
     return destination
 
 
@@ -409,8 +456,12 @@ def command_demo() -> int:
         say("Stopping local mode (Ctrl-C)")
     print(
         "\nDone. The rendered project is in demo/streaming-numbers; run it yourself with:\n"
-        f"    cd {DEMO_DESTINATION} && python3 -m {DEMO_PACKAGE}\n"
-        "Then change its handler in streaming_numbers/handler.py. Run the template's tests with:\n"
+        f"    cd {DEMO_DESTINATION}\n"
+        f"    AWS_ACCESS_KEY_ID={DEMO_ACCESS_KEY_ID} "
+        f"AWS_SECRET_ACCESS_KEY={DEMO_SECRET_ACCESS_KEY} python3 -m {DEMO_PACKAGE}\n"
+        "(any keys do: local mode checks signatures against the keys it is given; sign curl\n"
+        "with the same, as above). For a project of your own, use `copier copy` (README).\n"
+        "Run the template's tests with:\n"
         "    python3 dev.py test",
         flush=True,
     )
@@ -420,7 +471,7 @@ def command_demo() -> int:
 def command_bench(user_args: Sequence[str]) -> int:
     """The benchmark: not a test, never part of the suite; it measures, prints and saves."""
     require_tool("git", "Copier renders the template from this git checkout")
-    python = ensure_venv(BENCH_VENV, BENCH_REQUIREMENTS)
+    python = ensure_venv(BENCH_VENV)
     command = [str(python), str(ROOT / "bench" / "run.py"), *user_args]
     say(" ".join(command))
     return subprocess.run(command, cwd=ROOT, check=False).returncode
@@ -429,7 +480,6 @@ def command_bench(user_args: Sequence[str]) -> int:
 USAGE = """usage: python3 dev.py demo
        python3 dev.py test [PYTEST ARGS...]
        python3 dev.py bench [--rounds N] [--only cold,warm,stream,memory,local,render]"""
-
 
 COMMANDS = {"test": command_test, "bench": command_bench}  # and demo, which takes no arguments
 

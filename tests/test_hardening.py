@@ -2,9 +2,9 @@
 
 The variants are those of test_sam_template.py (`minimal`, `strict`, `defaults` = `recommended`, and
 `only_<toggle>`: one toggle on top of `minimal`), rendered once per session and linted there. Here:
-assertions on the parsed template, checkov on `strict` and `minimal`, and `sam validate --lint`
-where the SAM CLI is installed. checkov reads neither the OpenAPI body, nor stage throttling, nor
-WAF associations, so those are asserted on the parsed YAML.
+assertions on the parsed template, checkov on `strict` and `minimal`, and the pinned SAM CLI's
+`sam validate --lint` on every variant. checkov reads neither the OpenAPI body, nor stage
+throttling, nor WAF associations, so those are asserted on the parsed YAML.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ import ast
 import functools
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEMPLATE_ROOT, render
+from conftest import TEMPLATE_ROOT, render, sam_validate_lint
 from test_sam_template import TOGGLES, VARIANTS, Project, rendered_projects
 
 # What `minimal` fails in checkov (SAM file), and which of those each toggle fixes on its own.
@@ -693,23 +691,12 @@ def test_each_toggle_fixes_its_documented_checkov_checks(
 # ------------------------------------------------------------------------------------ SAM CLI
 
 
-def _sam() -> str | None:
-    local = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "sam"
-    return shutil.which("sam") or (str(local) if local.exists() else None)
-
-
-@pytest.mark.skipif(_sam() is None, reason="aws-sam-cli is not installed")
-@pytest.mark.parametrize("variant", ["minimal", "strict"])
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_sam_validate_lint_passes(projects: Callable[[str], Project], variant: str) -> None:
+    """The pinned SAM CLI (requirements-sam.txt) lints what its own transform expands."""
     project = projects(variant)
-    result = subprocess.run(
-        [str(_sam()), "validate", "--lint", "--region", project.answers["aws_region"]],
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    output = sam_validate_lint(project.root, project.answers["aws_region"])
+    assert "is a valid SAM Template" in output
 
 
 # ------------------------------------------------------------------------------------ docs
@@ -750,6 +737,7 @@ def test_security_doc_states_the_caveats(projects: Callable[[str], Project]) -> 
 HARDENING_REFUSED = [
     ("throttling_rate_limit", {"throttling": True, "throttling_rate_limit": 0}, "more than 0"),
     ("throttling_rate_limit", {"throttling": True, "throttling_rate_limit": -5}, "more than 0"),
+    ("throttling_rate_limit", {"throttling": True, "throttling_rate_limit": "nan"}, "more than 0"),
     ("throttling_burst_limit", {"throttling": True, "throttling_burst_limit": 0}, "between 1"),
     ("waf_rate_limit", {"waf": True, "waf_rate_limit": 9}, "between 10 and 2000000000"),
     ("reserved_concurrency", {"concurrency_limit": True, "reserved_concurrency": 0}, "at least 1"),
@@ -769,6 +757,22 @@ def test_hardening_numbers_are_validated(
         render(tmp_path / "project", **answers)
     assert message in str(refusal.value)
     assert not (tmp_path / "project").exists()
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"throttling": False, "throttling_rate_limit": 0, "throttling_burst_limit": 0},
+        {"waf": False, "waf_rate_limit": 0},
+        {"concurrency_limit": False, "reserved_concurrency": 0},
+    ],
+    ids=["throttling", "waf", "concurrency_limit"],
+)
+def test_sub_questions_of_a_toggle_that_is_off_are_not_validated(
+    tmp_path: Path, answers: dict[str, object]
+) -> None:
+    render(tmp_path / "project", **answers)
+    assert (tmp_path / "project" / "template.yaml").is_file()
 
 
 def test_security_profile_is_a_choice(tmp_path: Path) -> None:

@@ -160,6 +160,18 @@ REFUSED = [
     ("api_path", "/v1/.", "no . or .. segment"),
     ("package_name", "annotationlib", "must not shadow the standard-library module"),
     ("package_name", "compression", "must not shadow the standard-library module"),
+    # package_name: names `python -m` cannot run, or that the project's own tools and folders use
+    ("package_name", "__main__", 'must not be a dunder name like "__main__"'),
+    ("package_name", "pytest", "must not be one of lambda_streaming, tests, events, build, docs"),
+    ("package_name", "docs", "the project already uses that name"),
+    # function_name: the logical ids it makes must not be the template's fixed ones
+    ("function_name", "ApiGatewayLogging", "must not make the logical id ApiGatewayLoggingRole"),
+    ("function_name", "VpcSubnetIds", "must not make the logical id VpcSubnetIds"),
+    # description: one line, and nothing CloudFormation would substitute
+    ("description", "Streams\nnumbers", "description must be a single line of text"),
+    ("description", "Streams in ${AWS::Region}", 'must not contain "${"'),
+    # stage_name: local mode serves the Runtime API under /2018-06-01
+    ("stage_name", "2018-06-01", 'must not be "2018-06-01"'),
 ]
 
 
@@ -204,10 +216,15 @@ def test_every_validated_question_has_a_refusal_test() -> None:
 
 @pytest.mark.parametrize(
     ("project_name", "refused_question"),
-    [("json", "package_name"), ("lambda-streaming", "package_name"), ("a" * 70, "function_name")],
+    [("json", "package_name"), ("lambda-streaming", "package_name"), ("tests", "package_name")],
 )
 def test_names_derived_from_project_name_are_validated_too(
     tmp_path: Path, project_name: str, refused_question: str
 ) -> None:
     with pytest.raises(ValueError, match=f"question '{refused_question}'"):
         render(tmp_path / "project", project_name=project_name)
+
+
+def test_the_longest_project_name_derives_a_function_name_that_fits(tmp_path: Path) -> None:
+    project = render(tmp_path / "project", project_name="a" * 100)
+    assert _answers(project)["function_name"] == "A" + "a" * 63

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import TEMPLATE_ROOT, render
+from conftest import TEMPLATE_ROOT, render, sam_validate_lint
 
 VARIANTS: dict[str, dict[str, str]] = {
     "defaults": {},
@@ -538,6 +538,12 @@ def test_api_gateway_view_wants_a_signature_exactly_when_auth_is_iam(variant: Va
 
 
 @per_variant
+def test_sam_validate_lint_passes(variant: Variant) -> None:
+    output = sam_validate_lint(variant.root, str(variant.answers["aws_region"]))
+    assert "is a valid SAM Template" in output
+
+
+@per_variant
 def test_ruff_check_passes(variant: Variant) -> None:
     result = run(variant.root, sys.executable, "-m", "ruff", "check", "--no-cache", ".")
     assert result.returncode == 0, report(result)
@@ -618,3 +624,24 @@ def test_dev_py_test_keeps_the_paths_and_worker_count_it_is_given() -> None:
     given = ["-n", "0", "tests/test_rendered_projects.py"]
     command = dev.pytest_command(Path("python"), given)
     assert command == ["python", "-m", "pytest", "--dist", "loadgroup", *given]
+
+
+def test_dev_py_demo_replaces_only_an_untouched_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dev = load_dev_py()
+    monkeypatch.setattr(dev, "DEMO_MANIFEST", tmp_path / ".rendered.sha256")
+    project = tmp_path / "streaming-numbers"
+    (project / "streaming_numbers").mkdir(parents=True)
+    (project / "streaming_numbers" / "handler.py").write_text("# the example\n")
+    assert dev.edits_since_render(project) == ["streaming_numbers/handler.py"]  # no record: keep
+
+    record = "".join(f"{digest}  {name}\n" for name, digest in dev.demo_files(project).items())
+    dev.DEMO_MANIFEST.write_text(record)
+    (project / "streaming_numbers" / "__pycache__").mkdir()
+    (project / "streaming_numbers" / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"")
+    assert dev.edits_since_render(project) == []  # caches are not edits
+
+    (project / "streaming_numbers" / "handler.py").write_text("# my handler\n")
+    (project / "notes.txt").write_text("mine\n")
+    assert dev.edits_since_render(project) == ["notes.txt", "streaming_numbers/handler.py"]

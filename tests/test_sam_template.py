@@ -461,10 +461,30 @@ def test_makefile_target_is_named_after_the_function(project: Project) -> None:
     assert targets == [f"build-{project.function_id}"]
 
 
+def fake_uv(tmp_path: Path, log: Path) -> Path:
+    """Stands in for uv, offline: answers its version and records what it would install."""
+    uv = tmp_path / "uv"
+    uv.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo "uv 0.13.8"; exit 0; fi\n'
+        f'printf "%s\\n" "$@" > "{log}"\n'
+    )
+    uv.chmod(0o755)
+    return uv
+
+
+def fake_python(tmp_path: Path) -> Path:
+    """A PYTHON that is no Python version: the build ships no bytecode and checks no syntax."""
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nexit 0\n")
+    python.chmod(0o755)
+    return python
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 @pytest.mark.parametrize(
     ("variant", "platform"),
-    [("defaults", "manylinux2014_aarch64"), ("x86_py312", "manylinux2014_x86_64")],
+    [("defaults", "aarch64-manylinux_2_34"), ("x86_py312", "x86_64-manylinux_2_34")],
 )
 def test_make_build_packages_only_what_the_function_needs(
     projects: Callable[[str], Project], tmp_path: Path, variant: str, platform: str
@@ -476,10 +496,8 @@ def test_make_build_packages_only_what_the_function_needs(
         cache.mkdir(exist_ok=True)
         (cache / "stale.cpython-311.pyc").write_bytes(b"")
     (source / "requirements.txt").write_text("# the function's own needs\nsix==1.17.0\n")
-    pip_log = tmp_path / "pip-arguments"
-    fake_python = tmp_path / "python"  # stands in for pip: records what it would install, offline
-    fake_python.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{pip_log}"\n')
-    fake_python.chmod(0o755)
+    uv_log = tmp_path / "uv-arguments"
+    python = fake_python(tmp_path)
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
 
@@ -488,7 +506,8 @@ def test_make_build_packages_only_what_the_function_needs(
             "make",
             f"build-{project.function_id}",
             f"ARTIFACTS_DIR={artifacts}",
-            f"PYTHON={fake_python}",
+            f"PYTHON={python}",
+            f"UV={fake_uv(tmp_path, uv_log)}",
         ],
         cwd=source,
         check=True,
@@ -500,24 +519,21 @@ def test_make_build_packages_only_what_the_function_needs(
     )
     assert [p for p in artifacts.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"] == []
     assert (artifacts / "exec-wrapper").stat().st_mode & stat.S_IXUSR
-    arguments = pip_log.read_text().split()
+    arguments = uv_log.read_text().split()
     expected = [
-        "-m", "pip", "install", "--requirement", "requirements.txt", "--target", str(artifacts),
-        "--platform", platform, "--python-version", project.answers["python_version"],
-        "--implementation", "cp", "--only-binary=:all:",
+        "pip", "install", "--requirement", "requirements.txt", "--target", str(artifacts),
+        "--python", str(python), "--python-version", project.answers["python_version"],
+        "--python-platform", platform, "--only-binary", ":all:",
     ]  # fmt: skip
     assert arguments[: len(expected)] == expected
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_make_build_skips_pip_when_requirements_name_nothing(
+def test_make_build_skips_the_install_when_requirements_name_nothing(
     projects: Callable[[str], Project], tmp_path: Path
 ) -> None:
     project = projects("defaults")
-    pip_log = tmp_path / "pip-arguments"
-    fake_python = tmp_path / "python"
-    fake_python.write_text(f'#!/bin/sh\necho called > "{pip_log}"\n')
-    fake_python.chmod(0o755)
+    uv_log = tmp_path / "uv-arguments"
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
     subprocess.run(
@@ -525,10 +541,11 @@ def test_make_build_skips_pip_when_requirements_name_nothing(
             "make",
             f"build-{project.function_id}",
             f"ARTIFACTS_DIR={artifacts}",
-            f"PYTHON={fake_python}",
+            f"PYTHON={fake_python(tmp_path)}",
+            f"UV={fake_uv(tmp_path, uv_log)}",
         ],
         cwd=project.root,
         check=True,
         capture_output=True,
     )
-    assert not pip_log.exists()
+    assert not uv_log.exists()

@@ -13,8 +13,9 @@ class RestProxyEvent:
     """Read-only properties over the parsed event; ``raw`` keeps every field.
 
     API Gateway sends ``null``, not ``{}``, for the maps it has nothing for: the properties give
-    empty maps instead, so handlers need no ``None`` checks. (A plain class, not a dataclass: the
-    handler imports it at cold start.)
+    empty maps instead, so handlers need no ``None`` checks. A field of the wrong shape (a string
+    where a map of strings belongs) raises ``ValueError`` naming it. (A plain class, not a
+    dataclass: the handler imports it at cold start.)
     """
 
     __slots__ = ("raw",)
@@ -38,51 +39,90 @@ class RestProxyEvent:
 
     @property
     def http_method(self) -> str:
-        return self.raw["httpMethod"]  # type: ignore[no-any-return]
+        method = self.raw.get("httpMethod")
+        if not isinstance(method, str):
+            raise ValueError(f"httpMethod must be a string, not {_shape(method)}")
+        return method
 
     @property
     def path(self) -> str:
-        return self.raw.get("path") or ""
+        return self._string("path") or ""
 
     @property
     def resource(self) -> str:
-        return self.raw.get("resource") or ""
+        return self._string("resource") or ""
 
     @property
     def headers(self) -> dict[str, str]:
-        return self.raw.get("headers") or {}
+        return self._map_of_strings("headers")
 
     @property
     def multi_value_headers(self) -> dict[str, list[str]]:
-        return self.raw.get("multiValueHeaders") or {}
+        return self._map_of_lists("multiValueHeaders")
 
     @property
     def query_string_parameters(self) -> dict[str, str]:
-        return self.raw.get("queryStringParameters") or {}
+        return self._map_of_strings("queryStringParameters")
 
     @property
     def multi_value_query_string_parameters(self) -> dict[str, list[str]]:
-        return self.raw.get("multiValueQueryStringParameters") or {}
+        return self._map_of_lists("multiValueQueryStringParameters")
 
     @property
     def path_parameters(self) -> dict[str, str]:
-        return self.raw.get("pathParameters") or {}
+        return self._map_of_strings("pathParameters")
 
     @property
     def stage_variables(self) -> dict[str, str]:
-        return self.raw.get("stageVariables") or {}
+        return self._map_of_strings("stageVariables")
 
     @property
     def request_context(self) -> dict[str, Any]:
-        return self.raw.get("requestContext") or {}
+        context = self.raw.get("requestContext")
+        if context is not None and not isinstance(context, dict):
+            raise ValueError(f"requestContext must be an object or null, not {_shape(context)}")
+        return context or {}
 
     @property
     def body(self) -> str | None:
-        return self.raw.get("body")
+        return self._string("body")
 
     @property
     def is_base64_encoded(self) -> bool:
-        return bool(self.raw.get("isBase64Encoded"))
+        flag = self.raw.get("isBase64Encoded")
+        if flag is not None and not isinstance(flag, bool):
+            raise ValueError(f"isBase64Encoded must be true, false or null, not {_shape(flag)}")
+        return bool(flag)
+
+    def _string(self, field: str) -> str | None:
+        value = self.raw.get(field)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{field} must be a string or null, not {_shape(value)}")
+        return value
+
+    def _map_of_strings(self, field: str) -> dict[str, str]:
+        value = self.raw.get(field)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError(f"{field} must be an object of strings or null, not {_shape(value)}")
+        for key, item in value.items():
+            if not isinstance(item, str):
+                raise ValueError(f"{field}[{key!r}] must be a string, not {_shape(item)}")
+        return value
+
+    def _map_of_lists(self, field: str) -> dict[str, list[str]]:
+        value = self.raw.get(field)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"{field} must be an object of string lists or null, not {_shape(value)}"
+            )
+        for key, items in value.items():
+            if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                raise ValueError(f"{field}[{key!r}] must be a list of strings, not {_shape(items)}")
+        return value
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """A request header by name, whatever its case (HTTP header names are case-insensitive)."""
@@ -99,6 +139,18 @@ class RestProxyEvent:
             return b""
         if self.is_base64_encoded:
             import base64  # only binary bodies need it
+            import binascii
 
-            return base64.b64decode(body)
+            try:
+                return base64.b64decode(body, validate=True)
+            except binascii.Error as error:
+                raise ValueError(
+                    f"body is marked isBase64Encoded but is not valid base64: {error}"
+                ) from None
         return body.encode()
+
+
+def _shape(value: object) -> str:
+    """A wrong value, briefly: its type and the start of its text."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"

@@ -167,6 +167,7 @@ class LocalServer:
         self._closing = False
         self._serving = False
         self._waiting_runtimes = 0  # /next calls waiting for work
+        self._init_errors_owed = 0  # own environments that failed to load and will report it
 
     @property
     def runtime_api(self) -> str:
@@ -311,6 +312,63 @@ class LocalServer:
         invocation.finish_with_error(body)
         if self.replace_environment is not None and not self._closing:
             self.replace_environment()
+
+    def _environment_exited(
+        self, request_id: str, error: BaseException, streamed: bool
+    ) -> _Invocation | None:
+        """An environment's handler ended it: its invocation fails as Lambda's does. When the
+        stream has begun, its bytes are relayed first: the relay fails it at the stream's end
+        (the invocation is returned, to wait for)."""
+        code = error.code if isinstance(error, SystemExit) else 1
+        if isinstance(code, str):
+            print(code, file=sys.stderr)  # what Python prints for sys.exit("message")
+            code = 1
+        reason = (
+            "Runtime exited without providing a reason"
+            if code in (None, 0)
+            else f"Runtime exited with error: exit status {code}"
+        )
+        message = f"RequestId: {request_id} Error: {reason}"
+        logger.error(
+            "%s the handler ended its execution environment (%s): %s; starting a fresh one",
+            request_id,
+            f"{type(error).__name__}({code!r})" if isinstance(error, SystemExit) else repr(error),
+            reason,
+        )
+        with self._lock:
+            invocation = self._handed_out.get(request_id)
+        if invocation is None:
+            return None
+        body = function_error_body("Runtime.ExitError", message)
+        if streamed:
+            invocation.exit_error = body  # the relay fails it once the stream's socket closes
+            return invocation
+        invocation.finish_with_error(body)
+        return None
+
+    def _expect_init_error(self) -> None:
+        with self._lock:
+            self._init_errors_owed += 1
+
+    def _running_here(self, request_id: str) -> None:
+        invocation = self._handed_out.get(request_id)
+        if invocation is not None:
+            invocation.run_here = True
+
+    def _from_own_environment(self, request_id: str | None) -> bool:
+        """Whether a Runtime API answer can come from one of this process's environments: an
+        invocation one of them runs, or an init error one of them is about to report. Without
+        `ExecutionEnvironments` (a runtime played by hand) anyone may answer."""
+        if self.replace_environment is None:
+            return True
+        with self._lock:
+            if request_id is not None:
+                invocation = self._handed_out.get(request_id)
+                return invocation is not None and invocation.run_here
+            if self._init_errors_owed > 0:
+                self._init_errors_owed -= 1
+                return True
+            return False
 
     def _record_init_error(self, body: bytes) -> None:
         with self._lock:
@@ -579,6 +637,8 @@ class _Invocation:
         self.timed_out = False
         self.answer_started = False  # the runtime began /response or /error for it
         self.answer_kind = ""
+        self.run_here = False  # one of this process's execution environments runs it
+        self.exit_error: bytes | None = None  # its handler ended the environment mid-stream
 
     def relay(self, data: bytes) -> None:
         with self.io_lock:
@@ -745,6 +805,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _invoke(self, client: _ClientStream) -> None:
         event = self._read_body(MAX_PAYLOAD_BYTES)
+        if (refusal := _invalid_invoke_payload(event)) is not None:
+            client.send_canned(refusal, [("x-amzn-RequestId", client.request_id)])
+            return
         sink = _InvokeSink(client)
         client.timings.integration_started = time.monotonic()
         invocation = self.server.local._submit(event, sink, client)
@@ -819,10 +882,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._next()
             elif path == _INIT_ERROR_PATH:
                 self._require("POST")
+                self._require_own_environment(None)
                 self._init_error()
             elif match := _INVOCATION_PATH.match(path):
                 self._require("POST")
                 request_id, action = match.groups()
+                self._require_own_environment(request_id)
                 if action == "response":
                     self._response(request_id)
                 else:
@@ -838,6 +903,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _require(self, method: str) -> None:
         if self.command != method:
             raise _BadRequest(405, f"{self.command} is not allowed here; use {method}")
+
+    def _require_own_environment(self, request_id: str | None) -> None:
+        if not self.server.local._from_own_environment(request_id):
+            logger.warning(
+                "refused %s %s from %s: only local mode's own execution environments may use it",
+                self.command,
+                self.path,
+                self.client_address[0],
+            )
+            raise _BadRequest(403, "only local mode's own execution environments may use this")
 
     def _runtime_reply(self, response: CannedResponse) -> None:
         try:
@@ -907,6 +982,9 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._relay_buffered(invocation, length)
         except _BadRequest as error:
+            if invocation.exit_error is not None:  # the handler ended its environment mid-stream
+                invocation.finish_with_error(invocation.exit_error)
+                raise
             if not self.server.local._closing:  # our own shutdown cuts streams; no noise for that
                 logger.error("%s bad response from the runtime: %s", request_id, error)
             invocation.finish_with_error(function_error_body("Runtime.InvalidResponse", str(error)))
@@ -980,6 +1058,9 @@ class _Handler(BaseHTTPRequestHandler):
         text = self.headers.get("Content-Length")
         if text is None:
             return 0
+        if len(self.headers.get_all("Content-Length") or ()) > 1:
+            # RFC 9112 6.3: more than one length leaves the body's end unknown.
+            raise _BadRequest(400, "more than one Content-Length header")
         if not text.strip().isdigit():
             raise _BadRequest(400, f"invalid Content-Length {text!r}")
         return int(text)
@@ -1043,6 +1124,19 @@ def _as_json(body: bytes, error_type: str) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
+def _invalid_invoke_payload(event: bytes) -> CannedResponse | None:
+    """What Lambda's Invoke answers for a payload that is not JSON (an empty one is allowed)."""
+    if not event.strip():
+        return None
+    try:
+        json.loads(event)
+    except ValueError as error:
+        message = f"Could not parse request body into json: {error}"
+        body = json.dumps({"Type": "User", "message": message}).encode()
+        return CannedResponse(400, body, (("x-amzn-ErrorType", "InvalidRequestContentException"),))
+    return None
+
+
 def _log_function_error(request_id: str, what: str, error_type: str, error: Any) -> None:
     error = error if isinstance(error, dict) else {}
     lines = [
@@ -1056,7 +1150,7 @@ def _log_function_error(request_id: str, what: str, error_type: str, error: Any)
 
 
 def _error_type(status: int) -> str:
-    return {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestTooLarge"}.get(
+    return {403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "RequestTooLarge"}.get(
         status, "InvalidRequest"
     )
 
@@ -1081,7 +1175,9 @@ class ExecutionEnvironments:
     A loop is the very runtime that runs in Lambda (`runtime.serve`) pointed at the local Runtime
     API. When an invocation times out, a fresh environment is started in place of the one still
     stuck in the handler (Lambda would stop and re-initialise it; a thread cannot be stopped).
-    A handler that cannot be loaded stops the server: `init_failed` says so.
+    A handler that ends its environment (`sys.exit()`) fails its invocation with
+    `Runtime.ExitError`, and a fresh environment takes its place. A handler that cannot be loaded
+    stops the server: `init_failed` says so.
     """
 
     def __init__(self, server: LocalServer, handler: Any, count: int = 1) -> None:
@@ -1107,12 +1203,57 @@ class ExecutionEnvironments:
     def _run(self) -> None:
         from .runtime import HandlerInitError, serve  # the same loop as in Lambda
 
+        guard = _ExitGuard(self.handler, self.server)
         try:
-            serve(self.handler, self.server.runtime_api)
+            serve(guard.loaded, self.server.runtime_api)
         except HandlerInitError:
             self.init_failed = True
             self.server.shutdown()
-        except BaseException:
+        except BaseException as error:  # the handler ended its environment (sys.exit() or worse)
+            if guard.request_id and not self.server._closing:
+                streamed = getattr(guard.writer, "started", False)
+                relayed = self.server._environment_exited(guard.request_id, error, streamed)
+                if relayed is not None:  # close its stream as the end of a process would
+                    guard.writer._sink.abandon()
+                    relayed.finished.wait(self.server.timeout_seconds)  # not busy any more
+                self._start_one()  # as Lambda does: a fresh environment for the next request
+                return
+            logger.error("the handler ended its execution environment while loading: %r", error)
             self.init_failed = True
             self.server.shutdown()
-            raise
+
+
+class _ExitGuard:
+    """Remembers which invocation the environment is running, so that a handler ending its
+    environment (``sys.exit()``) fails that invocation as Lambda does: ``Runtime.ExitError``.
+    It also tells the server, in-process, which answers the Runtime API may accept: an init
+    error the runtime is about to report, the invocations this environment runs.
+
+    ``loaded`` is a class: ``serve`` instantiates it where it loads handlers, so a handler that
+    cannot be loaded is still reported by the runtime's own ``/init/error`` path.
+    """
+
+    def __init__(self, handler: Any, server: LocalServer) -> None:
+        from .runtime import HandlerInitError, as_handler_function, load_handler
+
+        guard = self
+        self.request_id = ""
+        self.writer: Any = None
+
+        class Loaded:
+            def __init__(self) -> None:
+                try:
+                    if isinstance(handler, str):
+                        self._handle = load_handler(handler)
+                    else:
+                        self._handle = as_handler_function(handler)
+                except HandlerInitError:
+                    server._expect_init_error()  # the runtime reports it next, to /init/error
+                    raise
+
+            def handle(self, event: bytes, writer: Any, context: Any) -> Any:
+                guard.request_id, guard.writer = context.aws_request_id, writer
+                server._running_here(guard.request_id)
+                return self._handle(event, writer, context)
+
+        self.loaded = Loaded

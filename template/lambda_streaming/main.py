@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -54,7 +55,7 @@ def local_options(argv: list[str], environ: dict[str, str] | None = None) -> Loc
     ``LOCAL_LAMBDA_BANDWIDTH_SHAPE=1``; a bad value exits with a message."""
     environ = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(
-        prog="python -m <package>",
+        prog=_program_name(),
         description="Local mode: the function behind an emulated API Gateway REST API.",
     )
     parser.add_argument(
@@ -62,15 +63,15 @@ def local_options(argv: list[str], environ: dict[str, str] | None = None) -> Loc
         type=_positive_int,
         default=None,
         metavar="N",
-        help="execution environments serving requests at once (default 1, as one Lambda "
-        "environment: requests queue first in, first out); env LOCAL_LAMBDA_CONCURRENCY",
+        help="execution environments serving requests at once, 1 to 1000 (default 1, as one "
+        "Lambda environment: requests queue first in, first out); env LOCAL_LAMBDA_CONCURRENCY",
     )
     parser.add_argument(
         "--bandwidth-shape",
         action="store_true",
         default=None,
         help="pace responses as Lambda does: the first 6 MB at full speed, then about 2 MB/s; "
-        "env LOCAL_LAMBDA_BANDWIDTH_SHAPE=1",
+        "env LOCAL_LAMBDA_BANDWIDTH_SHAPE=1 (or true, yes, on)",
     )
     arguments = parser.parse_args(argv)
     concurrency = arguments.concurrency
@@ -82,14 +83,58 @@ def local_options(argv: list[str], environ: dict[str, str] | None = None) -> Loc
             parser.error(f"LOCAL_LAMBDA_CONCURRENCY: {error}")
     shape = arguments.bandwidth_shape
     if shape is None:
-        shape = environ.get("LOCAL_LAMBDA_BANDWIDTH_SHAPE", "").lower() in ("1", "true", "yes")
+        text = environ.get("LOCAL_LAMBDA_BANDWIDTH_SHAPE", "")
+        shape = _switch(text)
+        if shape is None:
+            parser.error(
+                "LOCAL_LAMBDA_BANDWIDTH_SHAPE must be 1, true, yes or on (or 0, false, no, off "
+                f"or empty), got {text!r}"
+            )
     return LocalOptions(concurrency, shape)
 
 
+def _program_name() -> str:
+    """``python -m <the package run>``, as the user typed it."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    package = spec.name.removesuffix(".__main__") if spec is not None else ""
+    return f"python -m {package}" if package else "python -m <package>"
+
+
+# Lambda's default concurrency quota per account and region; each environment is a thread here.
+MAX_CONCURRENCY = 1000
+
+
 def _positive_int(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {MAX_CONCURRENCY}, not {text!r}"
+        )
     return int(text)
+
+
+def _switch(text: str) -> bool | None:
+    """An on/off environment variable; None when it is neither."""
+    word = text.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("", "0", "false", "no", "off"):
+        return False
+    return None
+
+
+def invocation_endpoint_problem(endpoint: str, settings: FunctionSettings) -> str | None:
+    """Why ``LOCAL_LAMBDA_INVOCATION_ENDPOINT`` cannot be used, or None when it can."""
+    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", endpoint):
+        return (
+            "must be a path that starts with / and has only letters, digits and . _ ~ - /, "
+            f"got {endpoint!r}"
+        )
+    api_gateway = f"/{settings.stage_name}{settings.api_path}"
+    if endpoint == api_gateway:
+        return f"must not be the API Gateway view's path {api_gateway}, got {endpoint!r}"
+    if endpoint.rstrip("/") == "/2018-06-01" or endpoint.startswith("/2018-06-01/"):
+        return f"must not be under the Runtime API's /2018-06-01, got {endpoint!r}"
+    return None
 
 
 def run_local(
@@ -118,8 +163,8 @@ def run_local(
     if not port_text.isdigit() or int(port_text) > 65535:
         return _fail(f"LOCAL_LAMBDA_PORT must be a port number (0 to 65535), got {port_text!r}")
     endpoint = os.environ.get("LOCAL_LAMBDA_INVOCATION_ENDPOINT", "/invoke")
-    if not endpoint.startswith("/"):
-        return _fail(f"LOCAL_LAMBDA_INVOCATION_ENDPOINT must start with /, got {endpoint!r}")
+    if problem := invocation_endpoint_problem(endpoint, settings):
+        return _fail(f"LOCAL_LAMBDA_INVOCATION_ENDPOINT {problem}")
     credentials = None
     key_id, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if key_id and secret:

@@ -131,7 +131,9 @@ class _Runner:
         try:
             result = self._handle(invocation.event, writer, context)
             if hasattr(result, "__await__"):  # an async handler's coroutine
-                self._run_coroutine(result)
+                result = self._run_coroutine(result)
+            if result is not None:
+                _warn_ignored_result(request_id, result)
             if not writer.finished:
                 writer.finish()
         except Exception as error:
@@ -139,12 +141,12 @@ class _Runner:
         finally:
             set_request_id("")
 
-    def _run_coroutine(self, awaitable: Any) -> None:
+    def _run_coroutine(self, awaitable: Any) -> Any:
         if self._event_loop is None:
             import asyncio  # only async handlers pay for it
 
             self._event_loop = asyncio.new_event_loop()
-        self._event_loop.run_until_complete(awaitable)
+        return self._event_loop.run_until_complete(awaitable)
 
     def _report(
         self,
@@ -171,6 +173,21 @@ class _Runner:
         except (OSError, RuntimeApiError) as report_error:
             stream.abandon()
             _log("WARNING", f"could not report the error to the Runtime API: {report_error}")
+
+
+def _warn_ignored_result(request_id: str, result: Any) -> None:
+    """A streaming handler answers through ``writer``: say so when it returned something."""
+    kind = type(result).__name__
+    if kind in ("generator", "async_generator"):
+        article = "an async" if kind == "async_generator" else "a"
+        what = f"the handler is {article} generator function: its body never ran"
+    else:
+        what = f"the handler returned a {kind}: the return value is ignored"
+    _log(
+        "WARNING",
+        f"{request_id}\t{what}; a streaming handler writes its response to writer "
+        "(writer.write_status_and_headers, writer.write), it does not return it",
+    )
 
 
 def handler_from_environment(default: str | None = None) -> str:

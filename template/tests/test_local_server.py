@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -180,10 +181,36 @@ def test_next_carries_the_event_and_lambdas_headers(server):
     assert int(headers["Content-Length"]) == len(event)
 
 
-def test_malformed_event_json_is_passed_to_the_function_as_is(server):
-    send_request(server, "POST", "/invoke", b"{not json")
-    _, event = next_invocation(server)
-    assert event == b"{not json"
+def test_invoke_payload_that_is_not_json_is_400_invalid_request_content(server):
+    for payload in (b"{not json", b"this is not used", b"\xff"):
+        response = response_of(send_request(server, "POST", "/invoke", payload))
+        assert response.status == 400
+        assert response.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
+        error = json.loads(response.read())
+        assert error["Type"] == "User"
+        assert error["message"].startswith("Could not parse request body into json: ")
+    assert not server._pending  # nothing was invoked
+
+
+def test_duplicate_content_length_headers_are_400_before_anything_is_invoked(server):
+    for path in ("/invoke", "/prod/stream"):
+        connection = socket.create_connection((server.host, server.port), timeout=5)
+        connection.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n"
+            "\r\n12345".encode()
+        )
+        response = response_of(connection)
+        assert response.status == 400
+        assert json.loads(response.read()) == {"message": "more than one Content-Length header"}
+    assert not server._pending  # nothing was invoked
+
+
+def test_invoke_payload_is_passed_to_the_function_byte_for_byte(server):
+    for payload in (b'"this is not used"', b' {"a" : 1} ', b""):
+        send_request(server, "POST", "/invoke", payload)
+        response, event = next_invocation(server)
+        assert event == payload
+        respond_buffered(server, response.headers["Lambda-Runtime-Aws-Request-Id"], b"", "a/b")
 
 
 def test_response_mode_other_than_streaming_is_400(server):
@@ -383,13 +410,13 @@ def test_client_disconnect_does_not_block_next_request(server, caplog):
 
 
 def test_client_leaving_before_its_turn_is_dropped_from_the_queue(server):
-    gone = send_request(server, "POST", "/invoke", b"gone")
+    gone = send_request(server, "POST", "/invoke", b'"gone"')
     queued(server, 1)
     gone.close()  # nothing else holds this socket
     queued(server, 0)
-    send_request(server, "POST", "/invoke", b"stays")
+    send_request(server, "POST", "/invoke", b'"stays"')
     _, event = next_invocation(server)
-    assert event == b"stays"
+    assert event == b'"stays"'
 
 
 def test_function_timeout_cuts_the_stream_and_discards_the_late_response(caplog):
@@ -940,6 +967,21 @@ def test_two_environments_serve_two_requests_at_once():
         assert first.read() == second.read() == b"done\n"
 
 
+def test_with_one_environment_the_next_request_waits_for_an_abandoned_function_to_finish():
+    release, started = threading.Event(), []
+    with environments(blocking_handler(release, started), 1) as server:
+        abandoned = send_request(server, "GET", "/prod/stream")
+        wait_until(lambda: len(started) == 1)
+        abandoned.close()
+        second = send_request(server, "GET", "/prod/stream")
+        queued(server, 1)
+        time.sleep(0.2)  # the abandoned function still runs: the second request stays queued
+        assert len(started) == 1 and len(server._pending) == 1
+        release.set()
+        assert response_of(second, "GET").read() == b"begun\ndone\n"
+        assert len(started) == 2
+
+
 def test_timed_out_environment_is_replaced_and_the_next_request_is_served(caplog):
     release, started = threading.Event(), []
     with environments(blocking_handler(release, started), 1, timeout_seconds=0.3) as server:
@@ -954,3 +996,71 @@ def test_timed_out_environment_is_replaced_and_the_next_request_is_served(caplog
         wait_until(
             lambda: sum(t.name.startswith("lambda-runtime") for t in threading.enumerate()) == 1
         )
+
+
+def exits(event, writer, context):
+    if b"midway" in event:
+        writer.write_status_and_headers(200, {})
+        writer.write("begun\n")
+    if b"stay" not in event:
+        sys.exit(3)
+    writer.write_status_and_headers(200, {})
+    writer.write("still serving\n")
+
+
+def test_handler_calling_sys_exit_fails_the_invocation_and_local_mode_keeps_serving(caplog):
+    with environments(exits, 1) as server:
+        response = request(server, "POST", "/invoke", b"{}")
+        assert response.headers["X-Amz-Function-Error"] == "Unhandled"
+        error = json.loads(response.read())
+        assert error["errorType"] == "Runtime.ExitError"
+        assert error["errorMessage"].endswith("Error: Runtime exited with error: exit status 3")
+        assert "ended its execution environment" in caplog.text
+
+        assert request(server, "GET", "/prod/stream").status == 502  # before the prelude
+        midway = request(server, "GET", "/prod/stream", b"midway")
+        assert midway.status == 200
+        with pytest.raises(CUT):
+            midway.read()  # after the prelude: the stream is cut
+
+        still = request(server, "POST", "/invoke", b'"stay"')
+        assert still.read().partition(DELIMITER)[2] == b"still serving\n"
+        # One environment again: each one that exited was replaced, not added to.
+        wait_until(
+            lambda: sum(t.name.startswith("lambda-runtime") for t in threading.enumerate()) == 1
+        )
+
+
+def test_runtime_api_answers_from_outside_the_environments_are_refused():
+    release, started = threading.Event(), []
+    release.set()
+    with running_server(timeout_seconds=1) as server:
+        pool = ExecutionEnvironments(server, blocking_handler(release, started), 1)
+        evil = {"errorMessage": "x", "errorType": "Evil"}
+        status, _, body = post(server, "/2018-06-01/runtime/init/error", json.dumps(evil).encode())
+        assert status == 403
+        assert json.loads(body)["errorType"] == "Forbidden"
+
+        # An outsider that takes an invocation before the environments ask still cannot answer it.
+        stolen = send_request(server, "POST", "/invoke", b"{}")
+        invocation = f"/2018-06-01/runtime/invocation/{next_request_id(server)}"
+        assert post(server, f"{invocation}/error", json.dumps(evil).encode())[0] == 403
+        assert post(server, f"{invocation}/response", b"stolen")[0] == 403
+        assert json.loads(response_of(stolen).read())["errorType"] == "Sandbox.Timedout"
+
+        pool.start()
+        later = request(server, "POST", "/invoke", b"{}")
+        assert "X-Amz-Function-Error" not in later.headers
+        assert later.read().endswith(b"begun\ndone\n")
+
+
+def test_a_handler_that_cannot_load_fails_waiting_invocations_and_stops_local_mode():
+    with running_server() as server:
+        client = send_request(server, "POST", "/invoke", b"{}")
+        queued(server, 1)
+        pool = ExecutionEnvironments(server, "no_such_module.handler", 1)
+        pool.start()
+        response = response_of(client)
+        assert response.headers["X-Amz-Function-Error"] == "Unhandled"
+        assert json.loads(response.read())["errorType"] == "Runtime.ImportModuleError"
+        wait_until(lambda: pool.init_failed)

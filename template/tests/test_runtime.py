@@ -162,6 +162,49 @@ def test_a_handler_that_writes_nothing_answers_200_with_an_empty_body(run):
     assert prelude_and_body(request) == ({"statusCode": 200}, b"")
 
 
+def returns_a_buffered_response(event, writer, context):
+    return {"statusCode": 404, "body": "not found"}
+
+
+async def returns_from_a_coroutine(event, writer, context):
+    return "ignored"
+
+
+def is_a_generator(event, writer, context):
+    yield b"never sent"
+
+
+async def is_an_async_generator(event, writer, context):
+    yield b"never sent"
+
+
+@pytest.mark.parametrize(
+    ("handler", "named"),
+    [
+        (returns_a_buffered_response, "the handler returned a dict: the return value is ignored"),
+        (returns_from_a_coroutine, "the handler returned a str: the return value is ignored"),
+        (is_a_generator, "the handler is a generator function: its body never ran"),
+        (is_an_async_generator, "the handler is an async generator function: its body never ran"),
+    ],
+)
+def test_a_handler_that_returns_something_gets_a_warning_once_per_invocation(
+    run, capsys, handler, named
+):
+    runtime = run(handler)
+    request = runtime.invoke()
+    assert prelude_and_body(request) == ({"statusCode": 200}, b"")
+    runtime.invoke()
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "[WARNING]" in line]
+    assert len(warnings) == 2
+    assert named in warnings[0]
+    assert "a streaming handler writes its response to writer" in warnings[0]
+
+
+def test_a_handler_that_returns_none_gets_no_warning(run, capsys):
+    run(streams_hello).invoke()
+    assert "[WARNING]" not in capsys.readouterr().err
+
+
 def test_the_event_reaches_the_handler_as_bytes_untouched(run):
     seen: list[bytes] = []
 
@@ -350,3 +393,15 @@ def test_a_runtime_api_that_hangs_up_after_the_whole_body_is_no_handler_error(ca
         listener.close()
     assert received.endswith(b"5\r\nwhole\r\n0\r\n\r\n")
     assert "no answer from the Runtime API" in capsys.readouterr().err
+
+
+def test_in_lambda_a_handler_calling_sys_exit_ends_the_process_with_its_status():
+    # Lambda then fails the invocation with Runtime.ExitError and starts a new environment.
+    api = RuntimeApiDouble()
+    process = run_lambda_mode("tests.sample_handlers.exits_with_3", api)
+    try:
+        api.invoke(b"{}")
+        assert process.wait(20) == 3
+    finally:
+        api.close()
+    assert api.answered() == []  # nothing reported: the process is gone

@@ -20,7 +20,10 @@ HEADERS = {"Content-Type": "text/plain", "x-my-custom-header": "streaming-exampl
 
 def pause_seconds() -> float:
     """The pause between numbers: ``STREAM_PAUSE_MS`` milliseconds, 1000 by default."""
-    return int(os.environ.get("STREAM_PAUSE_MS", "1000")) / 1000
+    value = os.environ.get("STREAM_PAUSE_MS", "1000")
+    if not value.strip().isdigit():
+        raise ValueError(f"STREAM_PAUSE_MS must be a whole number of milliseconds, got {value!r}")
+    return int(value) / 1000
 
 
 def send_numbers(
@@ -41,6 +44,9 @@ def handler(event: bytes, writer: ResponseStreamWriter, context: Context) -> Non
     request = RestProxyEvent.parse(event)
     if request is not None:
         logger.info("%s %s", request.http_method, request.path)
+    # Read before the status goes out: a bad setting then fails the request cleanly (502), where
+    # after the status the client could only see the stream cut short.
+    pause = pause_seconds()
     writer.write_status_and_headers(200, HEADERS)
-    send_numbers(writer, pause=pause_seconds())
+    send_numbers(writer, pause=pause)
     writer.finish()
