@@ -4,10 +4,14 @@
     python3 dev.py demo          render the defaults into demo/streaming-numbers, start its local
                                  mode, curl it and show each line as it arrives, then stop it
     python3 dev.py test [ARGS]   run the template's whole test suite; ARGS go to pytest
+    python3 dev.py bench [ARGS]  run the benchmark (bench/run.py; ARGS such as --rounds 5 go to it):
+                                 our runtime against the official client and the loopback ceiling
 
-Both create (or reuse) `.venv` with the pinned tools of requirements-dev.txt; `test` also makes
-`.venv-sam` with the pinned AWS SAM CLI of requirements-sam.txt (its own venv: its pins clash with
-checkov's), where the tests find `sam`. Standard library only: it runs before anything is installed.
+`demo` and `test` create (or reuse) `.venv` with the pinned tools of requirements-dev.txt; `test`
+also makes `.venv-sam` with the pinned AWS SAM CLI of requirements-sam.txt (its own venv: its pins
+clash with checkov's), where the tests find `sam`; `bench` makes `.venv-bench` from
+bench/requirements.txt (copier and awslambdaric), so the benchmark never shares, or changes, the
+test suite's tools. Standard library only: it runs before anything is installed.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class PinnedVenv:
 # exactly, at versions checkov's own pins exclude, so the two cannot share one venv.
 DEV_VENV = PinnedVenv(ROOT / ".venv", ROOT / "requirements-dev.txt")
 SAM_VENV = PinnedVenv(ROOT / ".venv-sam", ROOT / "requirements-sam.txt")
+BENCH_VENV = PinnedVenv(ROOT / ".venv-bench", ROOT / "bench" / "requirements.txt")
 
 DEMO_DESTINATION = Path("demo") / "streaming-numbers"
 DEMO_PACKAGE = "streaming_numbers"
@@ -463,13 +468,25 @@ def command_demo() -> int:
     return 0
 
 
+def command_bench(user_args: Sequence[str]) -> int:
+    """The benchmark: not a test, never part of the suite; it measures, prints and saves."""
+    require_tool("git", "Copier renders the template from this git checkout")
+    python = ensure_venv(BENCH_VENV)
+    command = [str(python), str(ROOT / "bench" / "run.py"), *user_args]
+    say(" ".join(command))
+    return subprocess.run(command, cwd=ROOT, check=False).returncode
+
+
 USAGE = """usage: python3 dev.py demo
-       python3 dev.py test [PYTEST ARGS...]"""
+       python3 dev.py test [PYTEST ARGS...]
+       python3 dev.py bench [--rounds N] [--only cold,warm,stream,memory,local,render]"""
+
+COMMANDS = {"test": command_test, "bench": command_bench}  # and demo, which takes no arguments
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in ("demo", "test") or (args[0] == "demo" and args[1:]):
+    if not args or args[0] not in ("demo", *COMMANDS) or (args[0] == "demo" and args[1:]):
         print(f"{__doc__.strip()}\n\n{USAGE}", file=sys.stderr)
         return 0 if args[:1] in (["-h"], ["--help"]) else 2
     if sys.version_info < MIN_PYTHON:
@@ -477,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dev.py: error: needs Python {wanted}+, this is {sys.version.split()[0]}")
         return 2
     try:
-        return command_demo() if args[0] == "demo" else command_test(args[1:])
+        return command_demo() if args[0] == "demo" else COMMANDS[args[0]](args[1:])
     except DevError as error:
         print(f"dev.py: error: {error}", file=sys.stderr, flush=True)
         return 1

@@ -2,55 +2,76 @@
 
 It parses just enough HTTP to serve ``/next``, take buffered and chunked ``/response`` bodies
 (counted, then dropped) and ``/error``; it timestamps what a benchmark needs with
-``time.perf_counter``.
+``time.perf_counter``. It is kept cheap so that it is not what a contender waits for: worker
+threads accept connections themselves (no hand-off between threads per connection), request
+heads are parsed in one pass, and chunked bodies are skipped by offset, never copied. Its own
+ceiling is measured in the same run by ``raw_client.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 
 _BUFFER = 1 << 20
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+_NEXT_HEAD = (
+    "HTTP/1.1 200 OK\r\n"
+    "Lambda-Runtime-Aws-Request-Id: {request_id}\r\n"
+    "Lambda-Runtime-Deadline-Ms: 4102444800000\r\n"
+    f"Lambda-Runtime-Invoked-Function-Arn: {FUNCTION_ARN}\r\n"
+    "Lambda-Runtime-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: {length}\r\n\r\n"
+)
+_ACCEPTED = b'HTTP/1.1 202 Accepted\r\nContent-Length: 16\r\n\r\n{"status":"OK"}\n'
 
 
-@dataclass
 class Outcome:
     """What the emulator saw of one invocation, in ``perf_counter`` seconds."""
 
-    request_id: str
-    handed_out: float = 0.0  # /next answered
-    first_body_byte: float = 0.0
-    done: float = 0.0  # response body complete
-    body_bytes: int = 0
-    first_bytes: bytes = b""  # the first body bytes (up to 64), for time stamps a handler sends
-    finished: threading.Event = field(default_factory=threading.Event)
+    __slots__ = (
+        "body_bytes",
+        "done",
+        "finished",
+        "first_body_byte",
+        "first_bytes",
+        "handed_out",
+        "request_id",
+    )
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.handed_out = 0.0  # /next answered
+        self.first_body_byte = 0.0
+        self.done = 0.0  # response body complete
+        self.body_bytes = 0
+        self.first_bytes = b""  # the first body bytes (up to 64), for time stamps a handler sends
+        self.finished = threading.Event()
 
 
 class RuntimeApiEmulator:
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 4) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
         self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
-        self._events: queue.Queue[tuple[Outcome, bytes]] = queue.Queue()
+        self._events: queue.SimpleQueue[tuple[Outcome, bytes]] = queue.SimpleQueue()
         self._outcomes: dict[str, Outcome] = {}
         self._ids = itertools.count(1)
         self.first_next: float | None = None  # when the first /next arrived
         self._first_next_seen = threading.Event()
-        self._accepted: queue.Queue[socket.socket] = queue.Queue()
-        for _ in range(8):
+        self._closed = False
+        for _ in range(workers):
             threading.Thread(target=self._work, daemon=True).start()
-        threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
-
-    def reset_first_next(self) -> None:
-        self.first_next = None
-        self._first_next_seen.clear()
 
     def wait_first_next(self, timeout: float = 30) -> float:
         if not self._first_next_seen.wait(timeout):
@@ -59,51 +80,49 @@ class RuntimeApiEmulator:
         return self.first_next
 
     def invoke(self, event: bytes) -> Outcome:
+        """Queue one event; the next ``/next`` takes it. Events can be queued ahead."""
         outcome = Outcome(f"bench-{next(self._ids)}")
         self._outcomes[outcome.request_id] = outcome
         self._events.put((outcome, event))
         return outcome
 
-    def _accept(self) -> None:
-        while True:
+    def _work(self) -> None:
+        # Each worker accepts for itself: a new thread per connection, or a hand-off to a pool,
+        # would charge the emulator's own scheduling to a runtime that opens a connection per
+        # streamed response (as it must).
+        buffer = bytearray(_BUFFER)  # one per worker: never allocated per connection
+        while not self._closed:
             try:
                 connection, _ = self._listener.accept()
             except OSError:
                 return
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._accepted.put(connection)
+            self._serve(connection, buffer)
 
-    def _work(self) -> None:
-        # Pre-started workers: a new thread per connection would charge the emulator's own thread
-        # start-up to a runtime that opens a connection per streamed response (as it must).
-        while True:
-            self._serve(self._accepted.get())
-
-    def _serve(self, connection: socket.socket) -> None:
-        reader = _Reader(connection)
+    def _serve(self, connection: socket.socket, buffer: bytearray) -> None:
+        reader = _Reader(connection, buffer)
         try:
             while True:
                 head = reader.read_head()
                 if head is None:
                     return
-                request_line, headers = head
-                _, path, _ = request_line.split(" ", 2)
-                if path.endswith("/invocation/next"):
+                path, headers = head
+                if path.endswith(b"/invocation/next"):
                     self._answer_next(connection)
-                elif path.endswith("/response"):
-                    outcome = self._outcomes[path.split("/")[-2]]
-                    if headers.get("transfer-encoding") == "chunked":
+                elif path.endswith(b"/response"):
+                    outcome = self._outcomes[path.split(b"/")[-2].decode()]
+                    if b"transfer-encoding: chunked" in headers:
                         reader.read_chunked(outcome)
                     else:
-                        reader.read_sized(int(headers.get("content-length", "0")), outcome)
+                        reader.read_sized(_content_length(headers), outcome)
                     outcome.done = time.perf_counter()
-                    connection.sendall(_reply(202))
+                    connection.sendall(_ACCEPTED)
                     outcome.finished.set()
                 else:  # /error, /init/error
-                    reader.read_sized(int(headers.get("content-length", "0")), None)
-                    connection.sendall(_reply(202))
-                    if "/invocation/" in path:
-                        outcome = self._outcomes[path.split("/")[-2]]
+                    reader.read_sized(_content_length(headers), None)
+                    connection.sendall(_ACCEPTED)
+                    if b"/invocation/" in path:
+                        outcome = self._outcomes[path.split(b"/")[-2].decode()]
                         outcome.done = time.perf_counter()
                         outcome.finished.set()
         except OSError:
@@ -116,29 +135,24 @@ class RuntimeApiEmulator:
             self.first_next = time.perf_counter()
             self._first_next_seen.set()
         outcome, event = self._events.get()
-        head = (
-            "HTTP/1.1 200 OK\r\n"
-            f"Lambda-Runtime-Aws-Request-Id: {outcome.request_id}\r\n"
-            "Lambda-Runtime-Deadline-Ms: 4102444800000\r\n"
-            f"Lambda-Runtime-Invoked-Function-Arn: {FUNCTION_ARN}\r\n"
-            "Lambda-Runtime-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(event)}\r\n\r\n"
-        )
+        head = _NEXT_HEAD.format(request_id=outcome.request_id, length=len(event)).encode()
         outcome.handed_out = time.perf_counter()
-        connection.sendall(head.encode() + event)
+        connection.sendall(head + event)
 
 
-def _reply(status: int) -> bytes:
-    return b"HTTP/1.1 %d OK\r\nContent-Length: 0\r\n\r\n" % status
+def _content_length(headers: bytes) -> int:
+    start = headers.find(b"content-length:")
+    if start < 0:
+        return 0
+    return int(headers[start + 15 : headers.index(b"\r\n", start)])
 
 
 class _Reader:
-    """Buffered reads over one connection, with chunked bodies counted rather than kept."""
+    """Buffered reads over one connection, with bodies counted rather than kept."""
 
-    def __init__(self, connection: socket.socket) -> None:
+    def __init__(self, connection: socket.socket, buffer: bytearray) -> None:
         self._connection = connection
-        self._buffer = bytearray(_BUFFER)
+        self._buffer = buffer
         self._view = memoryview(self._buffer)
         self._start = 0
         self._end = 0
@@ -154,25 +168,23 @@ class _Reader:
         self._end += received
         return received > 0
 
-    def _line(self) -> bytes | None:
+    def _until(self, marker: bytes) -> bytes | None:
         while True:
-            newline = self._buffer.find(b"\n", self._start, self._end)
-            if newline >= 0:
-                line = bytes(self._buffer[self._start : newline + 1])
-                self._start = newline + 1
-                return line
+            found = self._buffer.find(marker, self._start, self._end)
+            if found >= 0:
+                text = bytes(self._buffer[self._start : found])
+                self._start = found + len(marker)
+                return text
             if not self._fill():
                 return None
 
-    def read_head(self) -> tuple[str, dict[str, str]] | None:
-        request_line = self._line()
-        if not request_line:
+    def read_head(self) -> tuple[bytes, bytes] | None:
+        """The request's path and its header block, lower-cased (one search, one copy)."""
+        head = self._until(b"\r\n\r\n")
+        if not head:
             return None
-        headers = {}
-        while (line := self._line()) not in (b"\r\n", None):
-            name, _, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return request_line.decode("latin-1"), headers
+        request_line, _, headers = head.partition(b"\r\n")
+        return request_line.split(b" ", 2)[1], headers.lower() + b"\r\n"
 
     def _skip(self, size: int, outcome: Outcome | None) -> None:
         while size:
@@ -194,13 +206,13 @@ class _Reader:
 
     def read_chunked(self, outcome: Outcome) -> None:
         while True:
-            size_line = self._line()
+            size_line = self._until(b"\r\n")
             if size_line is None:
                 raise ConnectionError("chunked body cut short")
             size = int(size_line.split(b";", 1)[0], 16)
             if size == 0:
-                while self._line() not in (b"\r\n", None):
-                    pass  # trailers
+                while self._until(b"\r\n") not in (b"", None):
+                    pass  # trailers, up to the blank line
                 return
             self._skip(size, outcome)
             self._skip(2, None)  # CRLF

@@ -449,7 +449,10 @@ def test_exec_wrapper_runs_the_streaming_runtime_on_lambdas_interpreter(
     )
     cwd, *arguments = result.stdout.splitlines()
     assert Path(cwd).resolve() == project.root.resolve()
-    assert arguments == ["-u", "-m", "lambda_streaming"]
+    interpreter_flags, code = arguments[:-1], arguments[-1]
+    # unbuffered logs; no site module, no bytecode writes (cold start); the runtime's Lambda loop
+    assert interpreter_flags == ["-u", "-S", "-B", "-c"]
+    assert code == "from lambda_streaming.runtime import run_in_lambda; run_in_lambda()"
 
 
 def test_makefile_target_is_named_after_the_function(project: Project) -> None:

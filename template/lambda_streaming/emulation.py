@@ -104,22 +104,36 @@ class ChunkedDecoder:
         if self.done:
             self._buffer += data
             return []
-        self._buffer += data
+        if self._buffer:  # a line began in the last feed (only lines are ever kept back)
+            data = bytes(self._buffer) + data
+            self._buffer.clear()
         events: list[BodyPiece | BodyEnd] = []
+        position, size = 0, len(data)
         while not self.done:
             if self._state == "data":
-                if not self._buffer:
+                if position == size:
                     break
-                take = min(self._remaining, len(self._buffer))
-                events.append(BodyPiece(bytes(self._buffer[:take])))
-                del self._buffer[:take]
+                take = min(self._remaining, size - position)
+                # Body bytes go on as slices of what arrived, never through a buffer: one copy
+                # at most, none when a read holds exactly the rest of a chunk.
+                whole = position == 0 and take == size
+                events.append(BodyPiece(data if whole else data[position : position + take]))
+                position += take
                 self._remaining -= take
                 if self._remaining == 0:
                     self._state = "data_end"
                 continue
-            line = self._take_line()
-            if line is None:
+            end = data.find(b"\n", position, position + self._max_line + 1)
+            if end < 0:
+                if size - position > self._max_line:
+                    raise ChunkedEncodingError("line too long in chunked body")
+                self._buffer += data[position:]
                 break
+            line = data[position:end]
+            position = end + 1
+            # CRLF is the rule; a bare LF is tolerated as most HTTP parsers do.
+            if line.endswith(b"\r"):
+                line = line[:-1]
             if self._state == "size":
                 self._read_size(line)
             elif self._state == "data_end":
@@ -132,20 +146,9 @@ class ChunkedDecoder:
                     events.append(BodyEnd(tuple(self._trailers)))
                 else:
                     self._read_trailer(line)
+        if self.done and position < size:
+            self._buffer += data[position:]  # bytes after the end: `unused`
         return events
-
-    def _take_line(self) -> bytes | None:
-        end = self._buffer.find(b"\n")
-        if end < 0:
-            if len(self._buffer) > self._max_line:
-                raise ChunkedEncodingError("line too long in chunked body")
-            return None
-        if end > self._max_line:
-            raise ChunkedEncodingError("line too long in chunked body")
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 1]
-        # CRLF is the rule; a bare LF is tolerated as most HTTP parsers do.
-        return line[:-1] if line.endswith(b"\r") else line
 
     def _read_size(self, line: bytes) -> None:
         size_text = line.split(b";", 1)[0].strip()

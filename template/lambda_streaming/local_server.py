@@ -66,7 +66,6 @@ from .emulation import (
     access_log_record,
     build_rest_proxy_event,
     decode_error_trailer,
-    encode_chunk,
     format_response_head,
     function_arn,
     function_error_body,
@@ -433,7 +432,10 @@ class _ClientStream:
         if self.timings.first_content is None:
             self.timings.first_content = time.monotonic()
         self.body_bytes += len(data)
-        self._send(encode_chunk(data) if chunked else data)
+        if chunked:  # framed around the data, not copied into a new chunk
+            self._send_parts((b"%x\r\n" % len(data), data, b"\r\n"))
+        else:
+            self._send(data)
 
     def send_end(self) -> None:
         self._send(LAST_CHUNK)
@@ -451,10 +453,18 @@ class _ClientStream:
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def _send(self, data: bytes) -> None:
-        if self.gone or self.cut_off or not data:
+        if data:
+            self._send_parts((data,))
+
+    def _send_parts(self, parts: tuple[bytes, ...]) -> None:
+        """Send these bytes in one system call when the socket takes them all (it usually does)."""
+        if self.gone or self.cut_off:
             return
         try:
-            self.connection.sendall(data)
+            sent = self.connection.sendmsg(parts)
+            total = sum(map(len, parts))
+            if sent < total:
+                self.connection.sendall(memoryview(b"".join(parts))[sent:])
         except OSError:
             self.gone = True
             if not self.cut_off:
@@ -703,13 +713,13 @@ class _HttpServer(ThreadingHTTPServer):
 
     def close_all(self) -> None:
         with self._connections_lock:
-            if self._closed:
-                return
+            connections = [] if self._closed else list(self._connections)
             self._closed = True
-            connections = list(self._connections)
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+        # Every caller closes the listener (closing twice is harmless): a second caller that
+        # returned early could otherwise see it still open while the first is busy above.
         self.server_close()
 
 

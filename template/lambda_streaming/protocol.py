@@ -9,7 +9,10 @@ Facts (shared/design/STREAMING-PROTOCOL.md):
 
 from __future__ import annotations
 
-import json
+try:  # json.dumps's own string encoder (C), without importing json, which imports re, at start
+    from _json import encode_basestring_ascii as _json_string
+except ImportError:  # an interpreter without the accelerator
+    from json.encoder import encode_basestring_ascii as _json_string
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
 if TYPE_CHECKING:
@@ -69,24 +72,34 @@ def encode_prelude(
         raise TypeError(f"status_code must be an int, got {status_code!r}")
     if not 100 <= status_code <= 599:
         raise ValueError(f"status_code must be between 100 and 599, got {status_code}")
-    prelude: dict[str, object] = {"statusCode": status_code}
+    # The JSON is written here rather than by json.dumps, with json.dumps's own string encoder, so
+    # the bytes are those of json.dumps(prelude, separators=(",", ":")); it escapes control
+    # characters, so the JSON never holds the NUL delimiter itself.
+    fields = [f'{{"statusCode":{int.__repr__(status_code)}']
     if headers:
         for name, value in headers.items():
             check_header_field(name, value)
-        prelude["headers"] = dict(headers)
+        members = ",".join(
+            f"{_json_string(name)}:{_json_string(value)}" for name, value in headers.items()
+        )
+        fields.append(f',"headers":{{{members}}}')
     if multi_value_headers:
         multi = {name: list(values) for name, values in multi_value_headers.items()}
         for name, values in multi.items():
             for value in values:
                 check_header_field(name, value)
-        prelude["multiValueHeaders"] = multi
+        members = ",".join(
+            f"{_json_string(name)}:[{','.join(map(_json_string, values))}]"
+            for name, values in multi.items()
+        )
+        fields.append(f',"multiValueHeaders":{{{members}}}')
     if cookies:
         cookie_list = list(cookies)
         for cookie in cookie_list:
             check_header_field("Set-Cookie", cookie)
-        prelude["cookies"] = cookie_list
-    # json.dumps escapes control characters, so the JSON never holds the NUL delimiter itself.
-    return json.dumps(prelude, separators=(",", ":")).encode() + PRELUDE_DELIMITER
+        fields.append(f',"cookies":[{",".join(map(_json_string, cookie_list))}]')
+    fields.append("}")
+    return "".join(fields).encode() + PRELUDE_DELIMITER
 
 
 DEFAULT_PRELUDE = encode_prelude(200)
@@ -101,7 +114,8 @@ def error_payload(
 
 def error_trailers(header_error_type: str, payload: Mapping[str, object]) -> dict[str, str]:
     """Trailer fields that report an error after the body started (section 1.1, point 3)."""
-    import base64  # only failures pay for it
+    import base64  # only failures pay for them
+    import json
 
     body = base64.b64encode(json.dumps(payload).encode()).decode("ascii")
     return {ERROR_TYPE_HEADER: header_error_type, ERROR_BODY_TRAILER: body}

@@ -45,10 +45,9 @@ def load_handler(spec: str) -> HandlerFunction:
         raise HandlerInitError(
             "Runtime.MalformedHandlerName", f"handler {spec!r} is not of the form module.attribute"
         )
-    from importlib import import_module
-
     try:
-        module = import_module(module_name)
+        __import__(module_name)  # as importlib.import_module does, without importing importlib
+        module = sys.modules[module_name]
     except Exception as error:  # an import error, a syntax error, or whatever the module raised
         raise HandlerInitError(
             "Runtime.ImportModuleError", f"Unable to import module {module_name!r}: {error}"
@@ -204,8 +203,45 @@ def handler_from_environment(default: str | None = None) -> str:
     return handler
 
 
+def add_site_packages() -> None:
+    """Put the interpreter's site-packages at the end of ``sys.path``, as ``site`` would.
+
+    The exec wrapper starts Python with ``-S``: the ``site`` module, its ``.pth`` files and the
+    user site cost milliseconds of every cold start, and a function needs none of them. What a
+    function does need from there (the managed runtime's boto3) stays importable: this adds the
+    directories ``site`` would add (a virtual environment's, if Python runs in one), without
+    running their ``.pth`` files.
+    """
+    if not sys.flags.no_site:
+        return
+    free_threaded = "t" if "t" in getattr(sys, "abiflags", "") else ""  # python3.13t/
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}{free_threaded}"
+    for prefix in _site_prefixes():
+        for lib in dict.fromkeys((sys.platlibdir, "lib")):
+            path = f"{prefix}/{lib}/{version}/site-packages"
+            if path not in sys.path and os.path.isdir(path):
+                sys.path.append(path)
+
+
+def _site_prefixes() -> list[str]:
+    """``sys.prefix``, or the virtual environment's folder (found as ``site.venv`` finds it)."""
+    executable_folder = os.path.dirname(sys.executable)
+    for folder in (executable_folder, os.path.dirname(executable_folder)):
+        config = os.path.join(folder, "pyvenv.cfg")
+        if os.path.isfile(config):
+            with open(config, encoding="utf-8") as lines:
+                settings = {
+                    key.strip().lower(): value.strip().lower()
+                    for key, _, value in (line.partition("=") for line in lines)
+                }
+            shared = settings.get("include-system-site-packages") == "true"
+            return [folder, *dict.fromkeys((sys.prefix, sys.exec_prefix))] if shared else [folder]
+    return list(dict.fromkeys((sys.prefix, sys.exec_prefix)))
+
+
 def run_in_lambda(default_handler: str | None = None) -> None:
     """Lambda mode: serve until the Runtime API goes away; exit non-zero after an init error."""
+    add_site_packages()
     handler = handler_from_environment(default_handler)
     try:
         serve(handler, os.environ["AWS_LAMBDA_RUNTIME_API"])

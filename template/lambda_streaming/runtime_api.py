@@ -2,12 +2,14 @@
 
 Plain sockets rather than ``http.client``: the streamed response needs hand-made chunk framing and
 trailers anyway (STREAMING-PROTOCOL.md 1.1, point 5), and fewer imports make a faster cold start.
+For the same reason it uses ``_socket``, the C module under ``socket``: importing ``socket`` itself
+loads ``enum`` and ``selectors`` (milliseconds before the first ``/next``), and the runtime needs
+none of what it adds (enums, ``makefile``); reads are buffered here instead.
 """
 
 from __future__ import annotations
 
-import json
-import socket
+import _socket
 import sys
 
 from .protocol import (
@@ -23,8 +25,13 @@ from .protocol import (
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at cold start
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import BinaryIO
+    from collections.abc import Mapping, Sequence
+
+    Chunk = bytes | bytearray | memoryview
+
+_MAX_LINE = 65537
+_MAX_HEAD = 1 << 20
+_RECEIVE_SIZE = 65536
 
 
 class RuntimeApiError(Exception):
@@ -74,43 +81,114 @@ class Endpoint:
         host, port = split_address(address)
         self.host = address  # for the Host header
         # A bytes host keeps getaddrinfo from loading the idna codec: a cold-start saving.
-        family, _, _, _, sockaddr = socket.getaddrinfo(
-            host.encode(), port, type=socket.SOCK_STREAM
+        family, _, _, _, sockaddr = _socket.getaddrinfo(
+            host.encode(), port, 0, _socket.SOCK_STREAM
         )[0]
         self.family = family
         self.sockaddr = sockaddr
 
-    def connect(self) -> socket.socket:
-        connection = socket.socket(self.family, socket.SOCK_STREAM)
-        # Every write of the handler must leave at once: no Nagle delay on small chunks.
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection.connect(self.sockaddr)
+    def connect(self) -> _socket.socket:
+        connection = _socket.socket(self.family, _socket.SOCK_STREAM)
+        try:
+            # Every write of the handler must leave at once: no Nagle delay on small chunks.
+            connection.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            connection.connect(self.sockaddr)
+        except OSError:
+            connection.close()
+            raise
         return connection
 
 
-def read_response(reader: BinaryIO) -> tuple[Response, bool]:
+class Reader:
+    """Buffered reads from a socket: lines, a whole response head, sized and unsized bodies."""
+
+    __slots__ = ("_buffer", "_connection")
+
+    def __init__(self, connection: _socket.socket) -> None:
+        self._connection = connection
+        self._buffer = bytearray()
+
+    def _fill(self) -> bool:
+        data = self._connection.recv(_RECEIVE_SIZE)
+        self._buffer += data
+        return bool(data)
+
+    def read_head(self) -> bytes:
+        """Up to and including the blank line that ends a head (b"" if the peer closed first)."""
+        buffer = self._buffer
+        searched = 0
+        while True:
+            end = buffer.find(b"\r\n\r\n", searched)
+            if end >= 0:
+                end += 4
+                break
+            end = buffer.find(b"\n\n", searched)  # bare LFs, tolerated as most parsers do
+            if end >= 0:
+                end += 2
+                break
+            if len(buffer) > _MAX_HEAD:
+                raise RuntimeApiError("the Runtime API sent a response head over 1 MiB")
+            searched = max(0, len(buffer) - 3)
+            if not self._fill():
+                end = len(buffer)
+                break
+        head = bytes(buffer[:end])
+        del buffer[:end]
+        return head
+
+    def readline(self, limit: int = _MAX_LINE) -> bytes:
+        buffer = self._buffer
+        while True:
+            end = buffer.find(b"\n", 0, limit)
+            if end >= 0:
+                end += 1
+                break
+            if len(buffer) >= limit:
+                end = limit
+                break
+            if not self._fill():
+                end = len(buffer)
+                break
+        line = bytes(buffer[:end])
+        del buffer[:end]
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        buffer = self._buffer
+        while (size < 0 or len(buffer) < size) and self._fill():
+            pass
+        if size < 0:
+            size = len(buffer)
+        data = bytes(buffer[:size])
+        del buffer[:size]
+        return data
+
+
+def read_response(reader: Reader) -> tuple[Response, bool]:
     """Read one HTTP/1.1 response; also say whether the connection may be reused."""
-    status_line = reader.readline(65537)
-    if not status_line:
+    head = reader.read_head()
+    if not head:
         raise RuntimeApiGone("the Runtime API closed the connection")
+    status_line, *lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
     parts = status_line.split(None, 2)
     if len(parts) < 2 or not parts[1].isdigit():
         raise RuntimeApiError(f"malformed status line from the Runtime API: {status_line!r}")
     headers: dict[str, str] = {}
-    while (line := reader.readline(65537)) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
+    for line in lines:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
     if headers.get("transfer-encoding", "").lower() == "chunked":
         body = _read_chunked(reader)
     elif "content-length" in headers:
         body = reader.read(int(headers["content-length"]))
     else:
         return Response(int(parts[1]), headers, reader.read()), False
-    reusable = headers.get("connection", "").lower() != "close" and parts[0] == b"HTTP/1.1"
+    reusable = headers.get("connection", "").lower() != "close" and parts[0] == "HTTP/1.1"
     return Response(int(parts[1]), headers, body), reusable
 
 
-def _read_chunked(reader: BinaryIO) -> bytes:
+def _read_chunked(reader: Reader) -> bytes:
     pieces = []
     while True:
         size = int(reader.readline(65537).split(b";", 1)[0], 16)
@@ -134,7 +212,7 @@ class StreamingResponse:
 
     def __init__(self, endpoint: Endpoint, request_id: str) -> None:
         self._endpoint = endpoint
-        self._connection: socket.socket | None = None
+        self._connection: _socket.socket | None = None
         self._head = request_head(
             "POST",
             f"/{RUNTIME_API_VERSION}/runtime/invocation/{request_id}/response",
@@ -152,27 +230,37 @@ class StreamingResponse:
     def started(self) -> bool:
         return self._connection is not None
 
-    def send(self, *chunks: bytes | bytearray | memoryview) -> None:
+    def send(self, data: Chunk, *more: Chunk) -> None:
         """Send these chunks now (never an empty one: a zero-length chunk ends the body)."""
-        if len(chunks) == 1:  # the hot path: one write of the handler
-            data = chunks[0]
-            self._sendmsg([chunk_size_line(len(data)), data, CRLF])
-        else:
-            self._sendmsg(_framed(chunks))
+        connection = self._connection
+        if connection is None or more:
+            self._sendmsg(_framed((data, *more)))
+            return
+        # The hot path, one write of the handler: one system call, the data not copied.
+        size = len(data)
+        size_line = b"%x\r\n" % size
+        buffers = (size_line, data, b"\r\n")
+        sent = connection.sendmsg(buffers)
+        if sent != len(size_line) + size + 2:
+            _send_rest(connection, buffers, sent)
 
     def finish(
         self, *chunks: bytes | bytearray | memoryview, trailers: Mapping[str, str] | None = None
-    ) -> Response:
+    ) -> Response | None:
         """Send the last chunks and the end of the body (with trailers if any), read Lambda's
-        answer, close the connection."""
+        answer, close the connection. None if the Runtime API closed without answering."""
         buffers = _framed(chunks)
         buffers.append(end_of_body(trailers))
         self._sendmsg(buffers)
         connection = self._connection
         assert connection is not None
         try:
-            with connection.makefile("rb") as reader:
-                response, _ = read_response(reader)
+            response, _ = read_response(Reader(connection))
+        except (OSError, RuntimeApiError) as error:
+            # The body went out whole; a Runtime API that hangs up now is going away (the next
+            # /next finds that out and the loop ends). Not the handler's error: no traceback.
+            sys.stderr.write(f"[WARNING]\tno answer from the Runtime API to a response: {error}\n")
+            return None
         finally:
             connection.close()
         if response.status != 202:
@@ -190,9 +278,15 @@ class StreamingResponse:
             connection = self._connection = self._endpoint.connect()
             buffers.insert(0, self._head)
         sent = connection.sendmsg(buffers)
-        total = sum(map(len, buffers))
-        if sent < total:  # a partial send: rare on a blocking socket, but legal
-            connection.sendall(b"".join(buffers)[sent:])
+        if sent < sum(map(len, buffers)):
+            _send_rest(connection, buffers, sent)
+
+
+def _send_rest(
+    connection: _socket.socket, buffers: Sequence[bytes | bytearray | memoryview], sent: int
+) -> None:
+    """Finish a partial send: rare on a blocking socket, but legal."""
+    connection.sendall(memoryview(b"".join(buffers))[sent:])
 
 
 def _framed(
@@ -212,13 +306,14 @@ class RuntimeApiClient:
             self.endpoint = Endpoint(address)
         except OSError as error:
             raise RuntimeApiGone(f"cannot resolve the Runtime API {address!r}: {error}") from error
-        self._connection: socket.socket | None = None
-        self._reader: BinaryIO | None = None
+        self._connection: _socket.socket | None = None
+        self._reader: Reader | None = None
         self._base = f"/{RUNTIME_API_VERSION}/runtime"
+        self._next_request = request_head("GET", f"{self._base}/invocation/next", address)
 
     def next_invocation(self) -> Invocation:
         # No timeout here: the sandbox may be frozen while it waits (STREAMING-PROTOCOL.md 1).
-        response = self._request("GET", f"{self._base}/invocation/next")
+        response = self._exchange(self._next_request)
         if response.status != 200:
             raise RuntimeApiError(f"/next answered {response.status}: {response.body[:200]!r}")
         request_id = response.headers.get("lambda-runtime-aws-request-id")
@@ -236,14 +331,14 @@ class RuntimeApiClient:
         return self._post_error(f"{self._base}/init/error", error_type, payload)
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        self._reader = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
 
     def _post_error(self, path: str, error_type: str, payload: Mapping[str, object]) -> int:
+        import json  # only failures pay for it
+
         body = json.dumps(payload).encode()
         headers = {
             ERROR_TYPE_HEADER: error_type,
@@ -255,13 +350,15 @@ class RuntimeApiClient:
     def _request(
         self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
     ) -> Response:
-        message = request_head(method, path, self.endpoint.host, headers) + body
+        return self._exchange(request_head(method, path, self.endpoint.host, headers) + body)
+
+    def _exchange(self, message: bytes) -> Response:
         for attempt in (1, 2):
             fresh = self._connection is None
             try:
                 if self._connection is None:
                     self._connection = self.endpoint.connect()
-                    self._reader = self._connection.makefile("rb")
+                    self._reader = Reader(self._connection)
                 assert self._reader is not None
                 self._connection.sendall(message)
                 response, reusable = read_response(self._reader)

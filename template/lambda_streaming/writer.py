@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     class ResponseSink(Protocol):
         """Where the chunks go: the Runtime API's streamed response, or a list in tests."""
 
-        def send(self, *chunks: Chunk) -> None:
+        def send(self, data: Chunk, *more: Chunk) -> None:
             """Send these non-empty chunks now, in one go."""
 
         def finish(self, *chunks: Chunk) -> object:
@@ -33,10 +33,11 @@ class ResponseStreamWriter:
     handler that returns without finishing is finished by the runtime.
     """
 
-    __slots__ = ("_finished", "_headers_sent", "_sink")
+    __slots__ = ("_finished", "_headers_sent", "_send", "_sink")
 
     def __init__(self, sink: ResponseSink) -> None:
         self._sink = sink
+        self._send = sink.send  # bound once: write() is the hot path
         self._headers_sent = False
         self._finished = False
 
@@ -71,11 +72,12 @@ class ResponseStreamWriter:
         """Send ``data`` as one chunk now. ``str`` is sent as UTF-8; empty data sends nothing."""
         if self._finished:
             raise StreamStateError("the response is finished: nothing more can be written")
-        data = _as_bytes(data)
+        if type(data) is not bytes:  # bytes, the common case, skips the call
+            data = _as_bytes(data)
         if not data:
             return  # a zero-length chunk would end the body (STREAMING-PROTOCOL.md 1.1, point 6)
         if self._headers_sent:
-            self._sink.send(data)
+            self._send(data)
         else:
             # API Gateway answers 500 to a stream without a prelude: send the 200 a client expects.
             self._headers_sent = True

@@ -56,6 +56,16 @@ def test_prelude_carries_multi_value_headers_and_cookies():
     }
 
 
+def test_prelude_bytes_are_those_of_compact_json_dumps():
+    headers = {"Content-Type": "text/plain", 'quo"te': "tab\t back\\slash", "é": "\U0001f600"}
+    multi = {"X-Tag": ["a", "ü"], "X-None": []}
+    cookies = ["a=1; Path=/"]
+    expected = {"statusCode": 404, "headers": headers, "multiValueHeaders": multi}
+    expected["cookies"] = cookies
+    prelude = encode_prelude(404, headers, multi_value_headers=multi, cookies=cookies)
+    assert prelude == json.dumps(expected, separators=(",", ":")).encode() + b"\x00" * 8
+
+
 def test_prelude_json_never_contains_a_nul_byte():
     prelude = encode_prelude(200, {"X-Odd": "\u0001 tab\t"})
     assert b"\x00" not in prelude[: -len(PRELUDE_DELIMITER)]

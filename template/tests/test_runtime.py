@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -271,7 +272,7 @@ def test_context_carries_the_invocation_and_the_function(run, monkeypatch):
 
 
 def run_lambda_mode(handler: str, api: RuntimeApiDouble, timeout: float = 20):
-    """``python -m lambda_streaming`` as the exec wrapper starts it in Lambda."""
+    """The runtime as Lambda starts it: ``exec-wrapper <python> /var/runtime/bootstrap.py``."""
     env = {
         **os.environ,
         "AWS_LAMBDA_RUNTIME_API": api.address,
@@ -280,8 +281,8 @@ def run_lambda_mode(handler: str, api: RuntimeApiDouble, timeout: float = 20):
         "PYTHONPATH": "",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "lambda_streaming"],
-        cwd=PROJECT_ROOT,
+        ["sh", str(PROJECT_ROOT / "exec-wrapper"), sys.executable, "/var/runtime/bootstrap.py"],
+        cwd="/",
         env=env,
         stderr=subprocess.PIPE,
         text=True,
@@ -325,6 +326,73 @@ def test_lambda_mode_streams_the_example_and_logs_carry_the_request_id():
     assert prelude_and_body(request)[1] == b"logged"
     log_line = next(line for line in stderr.splitlines() if "hello from the handler" in line)
     assert request_id in log_line.split("\t")
+
+
+def test_python_m_lambda_streaming_runs_the_lambda_loop_too():
+    api = RuntimeApiDouble()
+    env = {
+        **os.environ,
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "_HANDLER": "tests.sample_handlers.logs_and_streams",
+        "PYTHONPATH": "",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lambda_streaming"], cwd=PROJECT_ROOT, env=env, text=True
+    )
+    try:
+        api.invoke(b"{}")
+        (request,) = api.wait_for(1)
+    finally:
+        api.close()
+    assert process.wait(20) == 0
+    assert prelude_and_body(request)[1] == b"logged"
+
+
+def test_without_the_site_module_site_packages_stay_importable():
+    """The exec wrapper starts Python with -S; the runtime adds back what ``site`` would add to
+    ``sys.path`` (where the managed runtime keeps boto3)."""
+    show_path = "import json, sys; print(json.dumps(sys.path))"
+    added = (
+        "import json, sys; from lambda_streaming.runtime import add_site_packages;"
+        " add_site_packages(); print(json.dumps(sys.path))"
+    )
+    site_dirs = "import json, os, site; print(json.dumps([d for d in site.getsitepackages()"
+    site_dirs += " if os.path.isdir(d)]))"
+
+    def python(*arguments: str) -> list[str]:
+        result = subprocess.run(
+            [sys.executable, *arguments], cwd=PROJECT_ROOT, capture_output=True, check=True
+        )
+        return json.loads(result.stdout)
+
+    wanted = python("-c", site_dirs)
+    assert wanted
+    assert not set(wanted) & set(python("-S", "-c", show_path))
+    assert set(wanted) <= set(python("-S", "-c", added))
+
+
+def test_a_runtime_api_that_hangs_up_after_the_whole_body_is_no_handler_error(capsys):
+    from lambda_streaming.runtime_api import Endpoint, StreamingResponse
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = bytearray()
+
+    def take_the_body_and_hang_up() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            while not received.endswith(b"0\r\n\r\n"):
+                received.extend(connection.recv(65536))
+
+    server = threading.Thread(target=take_the_body_and_hang_up)
+    server.start()
+    endpoint = Endpoint(f"127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        assert StreamingResponse(endpoint, "request-1").finish(b"whole") is None
+    finally:
+        server.join(10)
+        listener.close()
+    assert received.endswith(b"5\r\nwhole\r\n0\r\n\r\n")
+    assert "no answer from the Runtime API" in capsys.readouterr().err
 
 
 def test_in_lambda_a_handler_calling_sys_exit_ends_the_process_with_its_status():
