@@ -214,13 +214,30 @@ def add_site_packages() -> None:
     """
     if not sys.flags.no_site:
         return
-    free_threaded = "t" if "t" in getattr(sys, "abiflags", "") else ""  # python3.13t/
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}{free_threaded}"
     for prefix in _site_prefixes():
         for lib in dict.fromkeys((sys.platlibdir, "lib")):
-            path = f"{prefix}/{lib}/{version}/site-packages"
+            path = f"{prefix}/{lib}/{_python_folder()}/site-packages"
             if path not in sys.path and os.path.isdir(path):
                 sys.path.append(path)
+
+
+def add_layer_directories(layers_root: str = "/opt") -> None:
+    """Put the Python folders of the function's layers right after the task root, as the managed
+    runtime's bootstrap does: Lambda unpacks layers into /opt, and a Python layer keeps its
+    packages in ``python/lib/python3.X/site-packages`` or ``python/``."""
+    task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    position = sys.path.index(task_root) + 1 if task_root in sys.path else 0
+    for path in (f"{layers_root}/python/lib/{_python_folder()}/site-packages",
+                 f"{layers_root}/python"):  # fmt: skip
+        if path not in sys.path and os.path.isdir(path):
+            sys.path.insert(position, path)
+            position += 1
+
+
+def _python_folder() -> str:
+    """``python3.X`` as site-packages paths spell it (``python3.13t`` when free-threaded)."""
+    free_threaded = "t" if "t" in getattr(sys, "abiflags", "") else ""
+    return f"python{sys.version_info[0]}.{sys.version_info[1]}{free_threaded}"
 
 
 def _site_prefixes() -> list[str]:
@@ -243,6 +260,7 @@ def run_in_lambda(default_handler: str | None = None) -> None:
     """Lambda mode: serve until the Runtime API goes away; exit non-zero after an init error."""
     add_site_packages()
     handler = handler_from_environment(default_handler)
+    add_layer_directories()
     try:
         serve(handler, os.environ["AWS_LAMBDA_RUNTIME_API"])
     except HandlerInitError:

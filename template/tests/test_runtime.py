@@ -371,6 +371,28 @@ def test_without_the_site_module_site_packages_stay_importable():
     assert set(wanted) <= set(python("-S", "-c", added))
 
 
+def test_layers_python_folders_come_right_after_the_task_root(tmp_path, monkeypatch):
+    from lambda_streaming.runtime import add_layer_directories
+
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    site_packages = tmp_path / "python" / "lib" / version / "site-packages"
+    site_packages.mkdir(parents=True)
+    task_root = str(tmp_path / "task")
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", task_root)
+    monkeypatch.setattr(sys, "path", [task_root, "/var/runtime"])
+    add_layer_directories(str(tmp_path))
+    add_layer_directories(str(tmp_path))  # idempotent
+    assert sys.path == [task_root, str(site_packages), str(tmp_path / "python"), "/var/runtime"]
+
+
+def test_a_function_without_layers_keeps_its_path(tmp_path, monkeypatch):
+    from lambda_streaming.runtime import add_layer_directories
+
+    monkeypatch.setattr(sys, "path", ["/var/task"])
+    add_layer_directories(str(tmp_path / "no-layers"))
+    assert sys.path == ["/var/task"]
+
+
 def test_a_runtime_api_that_hangs_up_after_the_whole_body_is_no_handler_error(capsys):
     from lambda_streaming.runtime_api import Endpoint, StreamingResponse
 
