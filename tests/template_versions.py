@@ -23,7 +23,7 @@ import yaml
 from conftest import TEMPLATE_ROOT
 
 # What Copier reads from a clone of the template (`_subdirectory: template` plus the migrations).
-TEMPLATE_PATHS = ("copier.yml", "template", "migrations")
+TEMPLATE_PATHS = ("copier.yml", "template", "migrations", "tasks")
 
 VERSION_A = "0.1.0"
 VERSION_B = "0.2.0"

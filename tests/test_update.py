@@ -296,6 +296,22 @@ def test_changed_answer_reaches_local_mode_and_the_readme(made_public: Update) -
     assert "the deployed API is public" in (made_public.project / "README.md").read_text()
 
 
+def test_an_update_that_changes_package_name_stops_and_says_how_to_undo_it(
+    template: TemplateRepository, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    project = generate(template, tmp_path / "streaming-numbers", VERSION_B)
+    with pytest.raises(subprocess.CalledProcessError):
+        update(project, package_name="other_pkg")
+    refusal = capfd.readouterr().err
+    assert "package_name cannot change on update: it was 'streaming_numbers', now 'other_pkg'" in (
+        refusal
+    )
+    assert "git checkout -- . && git clean -fd" in refusal
+    git(project, "checkout", "--quiet", "--", ".")
+    git(project, "clean", "--quiet", "-fd")
+    assert git(project, "status", "--porcelain") == ""  # the undo it gives restores the project
+
+
 def test_changed_answer_leaves_the_users_handler_alone(made_public: Update) -> None:
     for relative, text in made_public.user_files.items():
         assert (made_public.project / relative).read_text() == text
@@ -376,7 +392,7 @@ def test_workflow_notices_a_newer_release(template: TemplateRepository, tmp_path
     assert result.returncode == 0, result.stderr
     assert notices(result.stdout, "notice") == [
         f"::notice title=Template update::copier-lambda-streaming {VERSION_B} is out"
-        f" (this project is on {VERSION_A}): run `copier update` and review the changes"
+        f" (this project is on {VERSION_A}): run `copier update --trust` and review the changes"
     ]
 
 
