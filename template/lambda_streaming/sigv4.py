@@ -309,8 +309,9 @@ def verify_request(
         return Verdict.deny(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
-    if known.session_token is not None and not hmac.compare_digest(
-        request.header("X-Amz-Security-Token") or "", known.session_token
+    # Long-term keys carry no token, so a token with them is as wrong as a missing or other one.
+    if not hmac.compare_digest(
+        request.header("X-Amz-Security-Token") or "", known.session_token or ""
     ):
         return Verdict.deny(
             "UnrecognizedClientException", "The security token included in the request is invalid."

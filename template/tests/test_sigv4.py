@@ -183,6 +183,13 @@ def test_temporary_credentials_need_the_matching_security_token():
     assert verify(wrong_token, keys).error_type == "UnrecognizedClientException"
 
 
+def test_long_term_keys_refuse_a_security_token_they_did_not_issue():
+    with_token = signed(api_request(), Credentials(KEYS.access_key_id, KEYS.secret_access_key, "x"))
+    verdict = verify(with_token)
+    assert verdict.error_type == "UnrecognizedClientException"
+    assert verdict.message == "The security token included in the request is invalid."
+
+
 def test_a_signature_for_another_region_or_service_is_refused():
     elsewhere = sign_request(api_request(), KEYS, region="us-west-2", now=NOW)
     assert "region" in verify(elsewhere).message
